@@ -1,0 +1,5 @@
+"""Allow `python -m epicity`."""
+
+from epicity.cli import main
+
+main()

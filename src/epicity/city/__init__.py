@@ -1,0 +1,1 @@
+"""The synthetic city: districts, places, people, daily routines, sensors and an outbreak."""

@@ -1,0 +1,43 @@
+"""The `epicity` command line: a thin layer that parses arguments and calls domain services."""
+
+from __future__ import annotations
+
+import typer
+
+from epicity import __version__
+
+app = typer.Typer(
+    name="epicity",
+    help="Epidemic response for a city: synthetic city, location records, investigation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Imported here so `epicity --help` stays fast and each domain owns its commands.
+    from epicity.city.cli import app as city_app
+    from epicity.demo import demo
+    from epicity.ds4c.cli import app as ds4c_app
+    from epicity.records.cli import ingest
+
+    app.add_typer(city_app, name="city")
+    app.add_typer(ds4c_app, name="ds4c")
+    app.command("ingest")(ingest)
+    app.command("demo")(demo)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    _register()
+    app()

@@ -1,0 +1,1 @@
+"""Location records: the documented table formats, their validation and the location store."""
