@@ -129,7 +129,7 @@ class _Sink:
         for name in table.column_names:
             col = table[name]
             if col.type == TS:
-                local = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S%z", timezone=self.tz)
+                local = pc.strftime(col.cast(pa.timestamp("s", tz=self.tz)), format="%Y-%m-%dT%H:%M:%S%z")
                 # %z gives +0900; ISO 8601's extended format wants +09:00.
                 col = pc.replace_substring_regex(local, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2")
             cols.append(col)

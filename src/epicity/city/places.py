@@ -53,7 +53,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("store", True, 7 * 60, 24 * 60, 0.85, False, 600, 8_000, 0.5, 0.6),
     Kind("market", False, 9 * 60, 21 * 60, 0.6, False, 5, 15_000, 0.5, 0.4),
     Kind("park", False, 5 * 60, 23 * 60, 0.0, False, 20, 0, 0.0, 0.2),
-    Kind("subway_station", True, 5 * 60 + 30, 24 * 60 + 60, 0.9, False, 0, 1_250, 0.0, 0.3),
+    Kind("subway_station", True, 5 * 60 + 30, 26 * 60, 0.9, False, 0, 1_250, 0.0, 0.3),
 )
 _CODES = {k.name: i for i, k in enumerate(KINDS)}
 

@@ -27,11 +27,13 @@ SUBWAY_MPS = 9.0  # effective subway speed incl. stops (~32 km/h)
 WALK_LIMIT_M = 1_500.0  # above this, people who don't drive take the subway
 STATION_IN_S = 180  # entering, tapping in, waiting on the platform
 STATION_OUT_S = 90  # leaving the destination station
+LAST_TRAIN_S = 25 * 3600  # last departures around 01:00; stations close after the last arrivals
 
 _SLOTS = ("home_am", "morning", "work_am", "lunch", "work_pm", "errand", "evening", "home_pm")
 _OPENS = np.array([k.opens for k in KINDS]) * 60
 _CLOSES = np.array([k.closes for k in KINDS]) * 60
 _HOME = kind_code("home")
+_STATION = kind_code("subway_station")
 _TIME_BOUND_KINDS = np.array([k.name not in ("home", "office", "call_centre", "school") for k in KINDS])
 
 
@@ -236,7 +238,9 @@ def day_stays(
             active &= start < DAY
         moving &= active
         col = 1 + 3 * k
-        sub = moving & subway
+        # Outside subway hours (05:30-01:00) the same trip is a taxi: no station stays.
+        board = (t + walk_o) % DAY
+        sub = moving & subway & ((board >= _OPENS[_STATION]) | (board < LAST_TRAIN_S - DAY))
         so = travel.station_of[prev]
         sd = travel.station_of[np.maximum(dest, 0)]
         P[:, col] = np.where(sub, so, -1)
