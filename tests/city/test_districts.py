@@ -25,7 +25,11 @@ def test_twenty_five_districts_cover_seoul() -> None:
 @pytest.mark.realdata
 def test_ds4c_district_offices_lie_inside_our_boundaries(real_data: Path) -> None:
     with (real_data / "ds4c" / "Region.csv").open() as f:
-        rows = {r["city"]: r for r in csv.DictReader(f) if r["province"] == "Seoul" and r["city"] != "Seoul"}
+        rows = {
+            r["city"]: r
+            for r in csv.DictReader(f)
+            if r["province"] == "Seoul" and r["city"] != "Seoul"
+        }
     for d in seoul_districts():
         lat, lon = float(rows[d.name]["latitude"]), float(rows[d.name]["longitude"])
         assert shapely.contains_xy(d.polygon, lon, lat), d.name
@@ -51,4 +55,5 @@ def test_local_projection_matches_haversine_within_a_city() -> None:
     exact = haversine_m(lat[1:], lon[1:], lat[:-1], lon[:-1])
     assert np.max(np.abs(planar - exact) / exact) < 2e-3
     back_lat, back_lon = proj.to_latlon(x, y)
-    assert np.allclose(back_lat, lat) and np.allclose(back_lon, lon)
+    assert np.allclose(back_lat, lat)
+    assert np.allclose(back_lon, lon)

@@ -17,7 +17,9 @@ from epicity.records.schema import TABLES_BY_NAME
 RECORD_TABLES = ("towers", "merchants", "people", "cases", "gps", "cell", "card", "entries")
 
 
-def test_writes_documented_tables_with_documented_columns(small_city: tuple[Path, GenerationReport]) -> None:
+def test_writes_documented_tables_with_documented_columns(
+    small_city: tuple[Path, GenerationReport],
+) -> None:
     out, report = small_city
     for name in RECORD_TABLES:
         schema = pq.read_schema(out / f"{name}.parquet")
@@ -34,15 +36,19 @@ def test_same_seed_same_city_other_seed_other_city(tmp_path: Path) -> None:
     cfg = CityConfig(people=800, days=2, seed=5)
     a = generate_city(tmp_path / "a", cfg)
     b = generate_city(tmp_path / "b", cfg)
-    c = generate_city(tmp_path / "c", CityConfig(people=800, days=2, seed=6))
+    generate_city(tmp_path / "c", CityConfig(people=800, days=2, seed=6))
     assert a.rows == b.rows
     for name in ("people", "cell", "gps", "card", "truth/stays"):
         ta = pq.read_table(tmp_path / "a" / f"{name}.parquet")
         assert ta.equals(pq.read_table(tmp_path / "b" / f"{name}.parquet")), name
-    assert not pq.read_table(tmp_path / "a" / "cell.parquet").equals(pq.read_table(tmp_path / "c" / "cell.parquet"))
+    assert not pq.read_table(tmp_path / "a" / "cell.parquet").equals(
+        pq.read_table(tmp_path / "c" / "cell.parquet")
+    )
 
 
-def test_population_follows_district_shares(small_city: tuple[Path, GenerationReport], city_db: duckdb.DuckDBPyConnection) -> None:
+def test_population_follows_district_shares(
+    small_city: tuple[Path, GenerationReport], city_db: duckdb.DuckDBPyConnection
+) -> None:
     counts = dict(city_db.execute("SELECT district, count(*) FROM people GROUP BY 1").fetchall())
     districts = seoul_districts()
     assert set(counts) == {d.name for d in districts}
@@ -62,7 +68,9 @@ def test_homes_lie_in_their_district(city_db: duckdb.DuckDBPyConnection) -> None
     assert inside == len(rows)
 
 
-def test_stays_never_overlap_and_cover_the_night_at_home(city_db: duckdb.DuckDBPyConnection) -> None:
+def test_stays_never_overlap_and_cover_the_night_at_home(
+    city_db: duckdb.DuckDBPyConnection,
+) -> None:
     overlaps = city_db.execute(
         """SELECT count(*) FROM (
              SELECT person_id, start, lag("end") OVER (PARTITION BY person_id ORDER BY start) AS prev_end
@@ -119,7 +127,9 @@ def test_venue_visits_respect_opening_hours(city_db: duckdb.DuckDBPyConnection) 
     assert bad == 0
 
 
-def test_card_and_entry_records_happen_during_true_visits(city_db: duckdb.DuckDBPyConnection) -> None:
+def test_card_and_entry_records_happen_during_true_visits(
+    city_db: duckdb.DuckDBPyConnection,
+) -> None:
     for table in ("card", "entries"):
         total, matched = city_db.execute(
             f"""SELECT count(*), count(*) FILTER (WHERE EXISTS (
@@ -136,7 +146,12 @@ def test_card_and_entry_records_happen_during_true_visits(city_db: duckdb.DuckDB
            FROM stays s JOIN merchants m ON m.merchant_id = s.place_id WHERE m.category = 'restaurant'"""
     ).fetchone()[0]
     assert 0.2 < share < 0.8
-    logged = {c for (c,) in city_db.execute("SELECT DISTINCT m.category FROM entries e JOIN merchants m USING (merchant_id)").fetchall()}
+    logged = {
+        c
+        for (c,) in city_db.execute(
+            "SELECT DISTINCT m.category FROM entries e JOIN merchants m USING (merchant_id)"
+        ).fetchall()
+    }
     assert logged <= {"club", "karaoke", "gym", "church"}
 
 
@@ -150,7 +165,8 @@ def test_gps_is_noisy_around_the_truth_with_gaps(city_db: duckdb.DuckDBPyConnect
 
     acc = rows["accuracy_m"]
     err = haversine_m(rows["lat"], rows["lon"], rows["lat_1"], rows["lon_1"])
-    assert acc.min() >= 5 and acc.max() <= 50
+    assert acc.min() >= 5
+    assert acc.max() <= 50
     within = float(np.mean(err <= acc))
     assert 0.6 < within < 0.76  # accuracy is a 68% radius, plus 1% gross outliers
     assert np.mean(err > 100) < 0.03
@@ -160,10 +176,13 @@ def test_gps_is_noisy_around_the_truth_with_gaps(city_db: duckdb.DuckDBPyConnect
     gaps = city_db.execute(
         """SELECT quantile_cont(d, 0.5), max(d) FROM (SELECT epoch(ts) - epoch(lag(ts) OVER (PARTITION BY person_id ORDER BY ts)) AS d FROM gps)"""
     ).fetchone()
-    assert gaps[0] < 3600 and gaps[1] > 3 * 3600
+    assert gaps[0] < 3600
+    assert gaps[1] > 3 * 3600
 
 
-def test_cell_records_name_a_tower_in_range_of_the_true_place(city_db: duckdb.DuckDBPyConnection) -> None:
+def test_cell_records_name_a_tower_in_range_of_the_true_place(
+    city_db: duckdb.DuckDBPyConnection,
+) -> None:
     rows = city_db.execute(
         """SELECT p.lat, p.lon, t.lat, t.lon, t.range_m FROM cell c
            JOIN towers t USING (tower_id)
@@ -174,9 +193,13 @@ def test_cell_records_name_a_tower_in_range_of_the_true_place(city_db: duckdb.Du
 
     d = haversine_m(rows["lat"], rows["lon"], rows["lat_1"], rows["lon_1"])
     assert np.mean(d <= rows["range_m"]) > 0.97
-    coverage = city_db.execute("SELECT count(DISTINCT c.person_id) / (SELECT count(*) FROM people) FROM cell c").fetchone()[0]
+    coverage = city_db.execute(
+        "SELECT count(DISTINCT c.person_id) / (SELECT count(*) FROM people) FROM cell c"
+    ).fetchone()[0]
     assert coverage > 0.8  # nearly everyone with a phone (young children have none)
-    assert city_db.execute("SELECT count(*) FROM cell WHERE second(ts) <> 0").fetchone()[0] == 0  # minute resolution
+    assert (
+        city_db.execute("SELECT count(*) FROM cell WHERE second(ts) <> 0").fetchone()[0] == 0
+    )  # minute resolution
 
 
 def test_outbreak_transmissions_happen_during_true_co_presence(
@@ -198,7 +221,9 @@ def test_outbreak_transmissions_happen_during_true_co_presence(
     assert late_source == 0
 
 
-def test_cases_are_the_confirmed_infections(city_db: duckdb.DuckDBPyConnection, small_city: tuple[Path, GenerationReport]) -> None:
+def test_cases_are_the_confirmed_infections(
+    city_db: duckdb.DuckDBPyConnection, small_city: tuple[Path, GenerationReport]
+) -> None:
     _, report = small_city
     assert report.cases > 0
     rows = city_db.execute(
@@ -217,12 +242,18 @@ def test_csv_output_uses_iso_times_with_offset(tmp_path: Path) -> None:
     header, first = (tmp_path / "cell.csv").read_text().splitlines()[:2]
     assert header.replace('"', "") == "person_id,ts,tower_id"
     ts = first.split(",")[1].strip('"')
-    assert ts.endswith("+09:00") and "T" in ts
+    assert ts.endswith("+09:00")
+    assert "T" in ts
 
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("people", 0, "people"), ("days", 0, "days"), ("transmission", -1.0, "transmission"), ("timezone", "Mars/Base", "timezone")],
+    [
+        ("people", 0, "people"),
+        ("days", 0, "days"),
+        ("transmission", -1.0, "transmission"),
+        ("timezone", "Mars/Base", "timezone"),
+    ],
 )
 def test_config_rejects_bad_values(field: str, value: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):

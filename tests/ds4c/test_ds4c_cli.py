@@ -121,10 +121,9 @@ def test_import_mini_into_store(mini_dir: Path, tmp_path: Path) -> None:
 @needs_ingest
 @pytest.mark.realdata
 def test_import_real_data_into_store(real_dir: Path, tmp_path: Path) -> None:
+    from epicity.ds4c.convert import convert_ds4c
     from epicity.records.ingest import ingest_directory
     from epicity.records.store import LocationStore
-
-    from epicity.ds4c.convert import convert_ds4c
 
     converted = tmp_path / "converted"
     report = convert_ds4c(real_dir, converted)

@@ -12,7 +12,9 @@ from rich.table import Table
 
 from epicity.city.generate import CityConfig, GenerationReport, generate_city
 
-app = typer.Typer(help="Synthetic city: generate people, places, routines, records and an outbreak.")
+app = typer.Typer(
+    help="Synthetic city: generate people, places, routines, records and an outbreak."
+)
 console = Console(stderr=True)
 
 
@@ -26,8 +28,12 @@ def _parse_start(value: str) -> date:
 def run_generation(out: Path, config: CityConfig, quiet: bool = False) -> GenerationReport:
     """Generate with a Rich progress bar (on stderr)."""
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-        TimeElapsedColumn(), console=console, disable=quiet,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
     ) as bar:
         task = bar.add_task("building the city", total=config.days)
 
@@ -40,7 +46,9 @@ def run_generation(out: Path, config: CityConfig, quiet: bool = False) -> Genera
 def render_generation(report: GenerationReport) -> Table:
     """A table of what a generation run wrote."""
     cfg = report.config
-    table = Table(title=f"Synthetic city: {cfg.people:,} people x {cfg.days} days (seed {cfg.seed})")
+    table = Table(
+        title=f"Synthetic city: {cfg.people:,} people x {cfg.days} days (seed {cfg.seed})"
+    )
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, rows in report.rows.items():
@@ -57,16 +65,25 @@ def render_generation(report: GenerationReport) -> Table:
 
 @app.command("generate")
 def generate(
-    people: int = typer.Option(10_000, "--people", min=1, max=20_000_000, help="Number of residents."),
+    people: int = typer.Option(
+        10_000, "--people", min=1, max=20_000_000, help="Number of residents."
+    ),
     days: int = typer.Option(14, "--days", min=1, max=366, help="Number of days to simulate."),
-    seed: int = typer.Option(1, "--seed", min=0, help="Random seed; the same seed gives the same city."),
+    seed: int = typer.Option(
+        1, "--seed", min=0, help="Random seed; the same seed gives the same city."
+    ),
     out: Path = typer.Option(Path("var/city"), "--out", help="Output directory."),
     start: str = typer.Option("2020-03-02", "--start", help="First day (local date, ISO)."),
     fmt: str = typer.Option("parquet", "--format", help="parquet or csv."),
     seed_infections: int | None = typer.Option(
-        None, "--seed-infections", min=0, help="People infected before day 0 (default 5 + people/5000)."
+        None,
+        "--seed-infections",
+        min=0,
+        help="People infected before day 0 (default 5 + people/5000).",
     ),
-    transmission: float = typer.Option(1.0, "--transmission", min=0.0, help="Scales every transmission rate."),
+    transmission: float = typer.Option(
+        1.0, "--transmission", min=0.0, help="Scales every transmission rate."
+    ),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Generate a synthetic Seoul-like city and the records its systems would hold."""
@@ -75,8 +92,13 @@ def generate(
     if out.exists() and not out.is_dir():
         raise typer.BadParameter(f"{out} exists and is not a directory", param_hint="--out")
     config = CityConfig(
-        people=people, days=days, seed=seed, start=_parse_start(start), format=fmt,  # type: ignore[arg-type]
-        seed_infections=seed_infections, transmission=transmission,
+        people=people,
+        days=days,
+        seed=seed,
+        start=_parse_start(start),
+        format=fmt,  # type: ignore[arg-type]
+        seed_infections=seed_infections,
+        transmission=transmission,
     )
     try:
         config.validate()

@@ -49,7 +49,9 @@ _SEOUL_FIGURES: dict[str, tuple[int, int]] = {
 }
 
 # Nightlife districts where clubs and karaoke bars concentrate (Itaewon, Hongdae, Gangnam...).
-NIGHTLIFE = frozenset({"Yongsan-gu", "Mapo-gu", "Gangnam-gu", "Jung-gu", "Gwanak-gu", "Gwangjin-gu"})
+NIGHTLIFE = frozenset(
+    {"Yongsan-gu", "Mapo-gu", "Gangnam-gu", "Jung-gu", "Gwanak-gu", "Gwangjin-gu"}
+)
 
 
 @dataclass(frozen=True)

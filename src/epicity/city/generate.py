@@ -12,6 +12,7 @@ Record tables are streamed one day at a time, so memory stays bounded by one day
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable
@@ -71,7 +72,9 @@ class CityConfig:
         if self.transmission < 0:
             raise ValueError(f"transmission: must not be negative, got {self.transmission}")
         if self.seed_infections is not None and not 0 <= self.seed_infections <= self.people:
-            raise ValueError(f"seed_infections: must be between 0 and people, got {self.seed_infections}")
+            raise ValueError(
+                f"seed_infections: must be between 0 and people, got {self.seed_infections}"
+            )
         if self.format not in ("parquet", "csv"):
             raise ValueError(f"format: must be parquet or csv, got {self.format!r}")
         try:
@@ -129,9 +132,13 @@ class _Sink:
         for name in table.column_names:
             col = table[name]
             if col.type == TS:
-                local = pc.strftime(col.cast(pa.timestamp("s", tz=self.tz)), format="%Y-%m-%dT%H:%M:%S%z")
+                local = pc.strftime(
+                    col.cast(pa.timestamp("s", tz=self.tz)), format="%Y-%m-%dT%H:%M:%S%z"
+                )
                 # %z gives +0900; ISO 8601's extended format wants +09:00.
-                col = pc.replace_substring_regex(local, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2")
+                col = pc.replace_substring_regex(
+                    local, pattern=r"([+-]\d\d)(\d\d)$", replacement=r"\1:\2"
+                )
             cols.append(col)
         return pa.table(cols, names=table.column_names)
 
@@ -156,7 +163,9 @@ class _Sinks:
     def __enter__(self) -> _Sinks:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         for sink in self.sinks.values():
             sink.close()
 
@@ -173,14 +182,25 @@ def _ts(day_start_utc: int, seconds: NDArray[np.integer] | NDArray[np.floating])
 
 
 def _reference_tables(
-    pop: Population, places: Places, towers_lat: NDArray[np.float64], towers_lon: NDArray[np.float64],
-    towers_range: NDArray[np.float64], sinks: _Sinks,
+    pop: Population,
+    places: Places,
+    towers_lat: NDArray[np.float64],
+    towers_lon: NDArray[np.float64],
+    towers_range: NDArray[np.float64],
+    sinks: _Sinks,
 ) -> None:
     names = np.array([d.name for d in seoul_districts()])
-    sinks.write("towers", pa.table({
-        "tower_id": np.arange(1, len(towers_lat) + 1, dtype=np.int64),
-        "lat": np.round(towers_lat, 6), "lon": np.round(towers_lon, 6), "range_m": towers_range,
-    }))
+    sinks.write(
+        "towers",
+        pa.table(
+            {
+                "tower_id": np.arange(1, len(towers_lat) + 1, dtype=np.int64),
+                "lat": np.round(towers_lat, 6),
+                "lon": np.round(towers_lon, 6),
+                "range_m": towers_range,
+            }
+        ),
+    )
     kind_names = np.array([k.name for k in KINDS])
     is_merchant = np.isin(kind_names[places.kind], list(MERCHANT_KINDS))
     idx = np.flatnonzero(is_merchant)
@@ -188,52 +208,98 @@ def _reference_tables(
     label = np.char.replace(kind_names[kinds], "_", " ")
     label = np.char.title(label)
     short = np.char.replace(names[places.district[idx]], "-gu", "")
-    sinks.write("merchants", pa.table({
-        "merchant_id": idx + 1,
-        "name": np.char.add(np.char.add(np.char.add(short, " "), label), np.char.add(" ", (idx + 1).astype(str))),
-        "category": kind_names[kinds],
-        "lat": np.round(places.lat[idx], 6), "lon": np.round(places.lon[idx], 6),
-        "indoor": np.array([k.indoor for k in KINDS])[kinds],
-        "district": names[places.district[idx]],
-        "opens": np.array([_hhmm(k.opens) for k in KINDS])[kinds],
-        "closes": np.array([_hhmm(k.closes) for k in KINDS])[kinds],
-    }))
-    sinks.write("people", pa.table({
-        "person_id": np.arange(1, pop.count + 1, dtype=np.int64),
-        "age": pop.age.astype(np.int64),
-        "sex": np.where(pop.female, "female", "male"),
-        "district": names[pop.district],
-        "home_lat": np.round(places.lat[pop.home], 6), "home_lon": np.round(places.lon[pop.home], 6),
-        "household_id": pop.household + 1,
-    }))
-    sinks.write("truth/places", pa.table({
-        "place_id": places.place_id, "kind": kind_names[places.kind],
-        "lat": places.lat, "lon": places.lon, "district": names[places.district],
-        "indoor": np.array([k.indoor for k in KINDS])[places.kind],
-    }))
+    sinks.write(
+        "merchants",
+        pa.table(
+            {
+                "merchant_id": idx + 1,
+                "name": np.char.add(
+                    np.char.add(np.char.add(short, " "), label),
+                    np.char.add(" ", (idx + 1).astype(str)),
+                ),
+                "category": kind_names[kinds],
+                "lat": np.round(places.lat[idx], 6),
+                "lon": np.round(places.lon[idx], 6),
+                "indoor": np.array([k.indoor for k in KINDS])[kinds],
+                "district": names[places.district[idx]],
+                "opens": np.array([_hhmm(k.opens) for k in KINDS])[kinds],
+                "closes": np.array([_hhmm(k.closes) for k in KINDS])[kinds],
+            }
+        ),
+    )
+    sinks.write(
+        "people",
+        pa.table(
+            {
+                "person_id": np.arange(1, pop.count + 1, dtype=np.int64),
+                "age": pop.age.astype(np.int64),
+                "sex": np.where(pop.female, "female", "male"),
+                "district": names[pop.district],
+                "home_lat": np.round(places.lat[pop.home], 6),
+                "home_lon": np.round(places.lon[pop.home], 6),
+                "household_id": pop.household + 1,
+            }
+        ),
+    )
+    sinks.write(
+        "truth/places",
+        pa.table(
+            {
+                "place_id": places.place_id,
+                "kind": kind_names[places.kind],
+                "lat": places.lat,
+                "lon": places.lon,
+                "district": names[places.district],
+                "indoor": np.array([k.indoor for k in KINDS])[places.kind],
+            }
+        ),
+    )
 
 
 def _write_day(
-    sinks: _Sinks, day_start: int, stays: DayStays, places: Places, pop: Population,
-    towers: object, place_towers: NDArray[np.int64], rng: np.random.Generator,
+    sinks: _Sinks,
+    day_start: int,
+    stays: DayStays,
+    places: Places,
+    pop: Population,
+    towers: object,
+    place_towers: NDArray[np.int64],
+    rng: np.random.Generator,
 ) -> None:
     proj = projection()
-    sinks.write("truth/stays", pa.table({
-        "person_id": stays.person + 1, "place_id": stays.place + 1,
-        "start": _ts(day_start, stays.start), "end": _ts(day_start, stays.end),
-    }))
+    sinks.write(
+        "truth/stays",
+        pa.table(
+            {
+                "person_id": stays.person + 1,
+                "place_id": stays.place + 1,
+                "start": _ts(day_start, stays.start),
+                "end": _ts(day_start, stays.end),
+            }
+        ),
+    )
     bounds = np.searchsorted(stays.person, np.arange(0, pop.count + PERSON_BLOCK, PERSON_BLOCK))
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         if hi <= lo:
             continue
-        block = DayStays(stays.person[lo:hi], stays.place[lo:hi], stays.start[lo:hi], stays.end[lo:hi])
+        block = DayStays(
+            stays.person[lo:hi], stays.place[lo:hi], stays.start[lo:hi], stays.end[lo:hi]
+        )
         g = gps_records(block, places, pop, rng)
         if len(g.person):
             lat, lon = proj.to_latlon(g.columns["x"], g.columns["y"])
-            sinks.write("gps", pa.table({
-                "person_id": g.person + 1, "ts": _ts(day_start, g.t),
-                "lat": np.round(lat, 6), "lon": np.round(lon, 6), "accuracy_m": g.columns["accuracy_m"].astype(np.float64),
-            }))
+            sinks.write(
+                "gps",
+                pa.table(
+                    {
+                        "person_id": g.person + 1,
+                        "ts": _ts(day_start, g.t),
+                        "lat": np.round(lat, 6),
+                        "lon": np.round(lon, 6),
+                        "accuracy_m": g.columns["accuracy_m"].astype(np.float64),
+                    }
+                ),
+            )
         c = cell_records(block, places, towers, place_towers, pop, rng)  # type: ignore[arg-type]
         _write_records(sinks, "cell", c, day_start)
         _write_records(sinks, "card", card_records(block, places, pop, rng), day_start)
@@ -245,15 +311,17 @@ def _write_records(sinks: _Sinks, name: str, rec: Records, day_start: int) -> No
         return
     order = np.argsort(rec.person * (4 * DAY) + rec.t, kind="stable")
     cols: dict[str, pa.Array | NDArray[np.generic]] = {
-        "person_id": rec.person[order] + 1, "ts": _ts(day_start, rec.t[order])
+        "person_id": rec.person[order] + 1,
+        "ts": _ts(day_start, rec.t[order]),
     }
     for key, values in rec.columns.items():
         cols[key] = values[order]
     sinks.write(name, pa.table(cols))
 
 
-def _write_outbreak(sinks: _Sinks, ob: Outbreak, pop: Population, places: Places, cfg: CityConfig,
-                    start_utc: int) -> tuple[int, int, dict[str, int]]:
+def _write_outbreak(
+    sinks: _Sinks, ob: Outbreak, pop: Population, places: Places, cfg: CityConfig, start_utc: int
+) -> tuple[int, int, dict[str, int]]:
     names = np.array([d.name for d in seoul_districts()])
     kind_names = np.array([k.name for k in KINDS])
     who = np.flatnonzero(~np.isnan(ob.infected_at))
@@ -261,33 +329,51 @@ def _write_outbreak(sinks: _Sinks, ob: Outbreak, pop: Population, places: Places
 
     def dates(day_index: NDArray[np.integer]) -> pa.Array:
         valid = day_index < NEVER
-        values = (day0 + np.where(valid, day_index, 0).astype("timedelta64[D]")).astype("datetime64[D]")
+        values = (day0 + np.where(valid, day_index, 0).astype("timedelta64[D]")).astype(
+            "datetime64[D]"
+        )
         return pa.array(values, type=pa.date32(), mask=~valid)
 
-    onset_day = np.where(np.isnan(ob.onset[who]), NEVER, np.floor(np.nan_to_num(ob.onset[who]) / DAY)).astype(np.int64)
-    setting = np.where(ob.place[who] >= 0, kind_names[places.kind[np.maximum(ob.place[who], 0)]], "seed")
-    sinks.write("truth/infections", pa.table({
-        "person_id": who + 1,
-        "infected_at": _ts(start_utc, np.round(ob.infected_at[who])),
-        "infector_id": pa.array(ob.infector[who] + 1, mask=ob.infector[who] < 0),
-        "place_id": pa.array(ob.place[who] + 1, mask=ob.place[who] < 0),
-        "setting": setting,
-        "asymptomatic": ob.asymptomatic[who],
-        "symptom_onset": dates(onset_day),
-        "test_date": dates(ob.test_day[who].astype(np.int64)),
-        "confirmed_date": dates(ob.confirmed_day[who].astype(np.int64)),
-    }))
+    onset_day = np.where(
+        np.isnan(ob.onset[who]), NEVER, np.floor(np.nan_to_num(ob.onset[who]) / DAY)
+    ).astype(np.int64)
+    setting = np.where(
+        ob.place[who] >= 0, kind_names[places.kind[np.maximum(ob.place[who], 0)]], "seed"
+    )
+    sinks.write(
+        "truth/infections",
+        pa.table(
+            {
+                "person_id": who + 1,
+                "infected_at": _ts(start_utc, np.round(ob.infected_at[who])),
+                "infector_id": pa.array(ob.infector[who] + 1, mask=ob.infector[who] < 0),
+                "place_id": pa.array(ob.place[who] + 1, mask=ob.place[who] < 0),
+                "setting": setting,
+                "asymptomatic": ob.asymptomatic[who],
+                "symptom_onset": dates(onset_day),
+                "test_date": dates(ob.test_day[who].astype(np.int64)),
+                "confirmed_date": dates(ob.confirmed_day[who].astype(np.int64)),
+            }
+        ),
+    )
     confirmed = who[ob.confirmed_day[who] < cfg.days]
-    onset_c = np.where(np.isnan(ob.onset[confirmed]), NEVER, np.floor(np.nan_to_num(ob.onset[confirmed]) / DAY)).astype(np.int64)
+    onset_c = np.where(
+        np.isnan(ob.onset[confirmed]), NEVER, np.floor(np.nan_to_num(ob.onset[confirmed]) / DAY)
+    ).astype(np.int64)
     # What the health department knows: only cases confirmed by the end of the run.
-    sinks.write("cases", pa.table({
-        "person_id": pa.array(confirmed + 1, pa.int64()),
-        "symptom_onset": dates(onset_c),
-        "test_date": dates(ob.test_day[confirmed].astype(np.int64)),
-        "confirmed_date": dates(ob.confirmed_day[confirmed].astype(np.int64)),
-        "state": pa.array(np.full(len(confirmed), "isolated"), pa.string()),
-        "district": pa.array(names[pop.district[confirmed]], pa.string()),
-    }))
+    sinks.write(
+        "cases",
+        pa.table(
+            {
+                "person_id": pa.array(confirmed + 1, pa.int64()),
+                "symptom_onset": dates(onset_c),
+                "test_date": dates(ob.test_day[confirmed].astype(np.int64)),
+                "confirmed_date": dates(ob.confirmed_day[confirmed].astype(np.int64)),
+                "state": pa.array(np.full(len(confirmed), "isolated"), pa.string()),
+                "district": pa.array(names[pop.district[confirmed]], pa.string()),
+            }
+        ),
+    )
     by_setting = dict(zip(*np.unique(setting, return_counts=True), strict=False))
     return len(who), len(confirmed), {str(k): int(v) for k, v in by_setting.items()}
 
@@ -318,7 +404,9 @@ def generate_city(
     out.mkdir(parents=True, exist_ok=True)
     for old in [*out.glob("*.parquet"), *out.glob("*.csv"), *out.glob("truth/*")]:
         old.unlink()
-    start_utc = int(datetime(config.start.year, config.start.month, config.start.day, tzinfo=tz).timestamp())
+    start_utc = int(
+        datetime(config.start.year, config.start.month, config.start.day, tzinfo=tz).timestamp()
+    )
     with _Sinks(out, config.format, config.timezone) as sinks:
         _reference_tables(pop, places, towers.lat, towers.lon, towers.range_m, sinks)
         for d in range(config.days):

@@ -63,15 +63,32 @@ TEAM_SIZE: dict[str, float] = {"office": 12, "school": 25, "call_centre": 40}
 _RATE = np.array([PAIR_RATE[k.name] for k in KINDS]) * HOME_RATE_PER_H
 _TEAM = np.array([TEAM_SIZE.get(k.name, np.inf) for k in KINDS])
 # Longest possible stay of each kind (routines.py), to bound the time-window search.
-_MAX_STAY = np.array([
-    DAY if k.name in ("home", "office", "call_centre", "school") else 600 if k.name == "subway_station" else 6 * 3600
-    for k in KINDS
-])
+_MAX_STAY = np.array(
+    [
+        DAY
+        if k.name in ("home", "office", "call_centre", "school")
+        else 600
+        if k.name == "subway_station"
+        else 6 * 3600
+        for k in KINDS
+    ]
+)
 # Chance that contact tracing finds someone infected in a setting (named contacts vs strangers).
-_TRACE = np.array([
-    {"home": 0.95, "office": 0.8, "school": 0.8, "call_centre": 0.8, "church": 0.6, "gym": 0.6,
-     "club": 0.6, "karaoke": 0.6}.get(k.name, 0.3) for k in KINDS
-])
+_TRACE = np.array(
+    [
+        {
+            "home": 0.95,
+            "office": 0.8,
+            "school": 0.8,
+            "call_centre": 0.8,
+            "church": 0.6,
+            "gym": 0.6,
+            "club": 0.6,
+            "karaoke": 0.6,
+        }.get(k.name, 0.3)
+        for k in KINDS
+    ]
+)
 
 
 def generation_density(days: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -110,12 +127,24 @@ class Outbreak:
             scale=scale,
         )
         who = rng.choice(people, size=min(seeds, people), replace=False)
-        ob._infect(who, rng.uniform(-6 * DAY, 0, len(who)), np.full(len(who), -1), np.full(len(who), -1), np.full(len(who), -1), rng)
+        ob._infect(
+            who,
+            rng.uniform(-6 * DAY, 0, len(who)),
+            np.full(len(who), -1),
+            np.full(len(who), -1),
+            np.full(len(who), -1),
+            rng,
+        )
         return ob
 
     def _infect(
-        self, who: NDArray[np.int64], when: NDArray[np.float64], infector: NDArray[np.int64],
-        place: NDArray[np.int64], kind: NDArray[np.int64], rng: np.random.Generator,
+        self,
+        who: NDArray[np.int64],
+        when: NDArray[np.float64],
+        infector: NDArray[np.int64],
+        place: NDArray[np.int64],
+        kind: NDArray[np.int64],
+        rng: np.random.Generator,
     ) -> None:
         n = len(who)
         self.infected_at[who] = when
@@ -131,9 +160,15 @@ class Outbreak:
         by_symptoms = np.where(asym, NEVER, np.floor(np.nan_to_num(onset) / DAY) + delay)
         # Tracing: contacts of a confirmed source are tested a day or two after it is confirmed.
         src_confirmed = np.where(infector >= 0, self.confirmed_day[np.maximum(infector, 0)], NEVER)
-        found = (infector >= 0) & (src_confirmed < NEVER) & (rng.random(n) < _TRACE[np.maximum(kind, 0)])
+        found = (
+            (infector >= 0)
+            & (src_confirmed < NEVER)
+            & (rng.random(n) < _TRACE[np.maximum(kind, 0)])
+        )
         infected_day = np.floor(when / DAY)
-        by_tracing = np.where(found, np.maximum(src_confirmed + rng.integers(1, 3, n), infected_day + 2), NEVER)
+        by_tracing = np.where(
+            found, np.maximum(src_confirmed + rng.integers(1, 3, n), infected_day + 2), NEVER
+        )
         test = np.minimum(by_symptoms, by_tracing).astype(np.int64)
         self.test_day[who] = np.minimum(test, NEVER)
         same_day = rng.random(n) < 0.6  # most results arrive within 6 hours; late samples next day
@@ -166,7 +201,9 @@ class Outbreak:
         key = s_place * (2 * DAY) + s_start
         src = np.flatnonzero(infectious[s_person])
         kind = places.kind[s_place[src]]
-        lo = np.searchsorted(key, s_place[src] * (2 * DAY) + np.maximum(s_start[src] - _MAX_STAY[kind], 0))
+        lo = np.searchsorted(
+            key, s_place[src] * (2 * DAY) + np.maximum(s_start[src] - _MAX_STAY[kind], 0)
+        )
         hi = np.searchsorted(key, s_place[src] * (2 * DAY) + s_end[src])
         count = hi - lo
         pair_src = np.repeat(src, count)

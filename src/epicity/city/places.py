@@ -119,7 +119,7 @@ def projection() -> LocalProjection:
 
 def _weights(values: list[float]) -> NDArray[np.float64]:
     w = np.asarray(values, dtype=np.float64)
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=np.float64)
 
 
 def build_places(

@@ -64,7 +64,9 @@ def _ages(sizes: NDArray[np.int64], rng: np.random.Generator) -> NDArray[np.int1
     band = rng.choice(3, n_hh, p=[0.42, 0.28, 0.30])
     single = rng.uniform(np.array([20, 35, 60])[band], np.array([35, 60, 88])[band])
     head = np.where(
-        sizes == 1, single, np.where(sizes == 2, rng.uniform(26, 85, n_hh), rng.uniform(33, 58, n_hh))
+        sizes == 1,
+        single,
+        np.where(sizes == 2, rng.uniform(26, 85, n_hh), rng.uniform(33, 58, n_hh)),
     )
     position = _positions(sizes)
     head_of = np.repeat(head, sizes)
@@ -86,7 +88,11 @@ def _positions(sizes: NDArray[np.int64]) -> NDArray[np.int64]:
 
 
 def _nearest_of_kind(
-    places: Places, kind: str, x: NDArray[np.float64], y: NDArray[np.float64], k: int,
+    places: Places,
+    kind: str,
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    k: int,
     rng: np.random.Generator,
 ) -> NDArray[np.int64]:
     """For each anchor point, one of the k nearest places of a kind, picked at random."""
@@ -101,7 +107,9 @@ def _nearest_of_kind(
 
 
 def _assign_workplaces(
-    places: Places, home_district: NDArray[np.int8], workers: NDArray[np.int64],
+    places: Places,
+    home_district: NDArray[np.int8],
+    workers: NDArray[np.int64],
     rng: np.random.Generator,
 ) -> NDArray[np.int64]:
     """Gravity model: work district ~ jobs x exp(-distance / 8 km); heavy-tailed office sizes."""
@@ -149,7 +157,9 @@ def build_population(people: int, rng: np.random.Generator) -> tuple[Population,
     # Employment: 19-64 about 70% (men more than women), 65+ about 30% (Statistics Korea 2020).
     p_work = np.where(age < 19, 0.0, np.where(age < 65, np.where(female, 0.6, 0.78), 0.3))
     role = np.where(
-        age < 7, PRESCHOOL, np.where(age < 19, STUDENT, np.where(rng.random(people) < p_work, WORKER, AT_HOME))
+        age < 7,
+        PRESCHOOL,
+        np.where(age < 19, STUDENT, np.where(rng.random(people) < p_work, WORKER, AT_HOME)),
     ).astype(np.int8)
     workers = np.flatnonzero(role == WORKER)
     pupils = int((role == STUDENT).sum())
@@ -192,7 +202,9 @@ def build_population(people: int, rng: np.random.Generator) -> tuple[Population,
     # Smartphone ownership ~95% (KISDI 2020); app with location sharing a minority.
     phone = (age >= 10) & (rng.random(people) < np.where(age >= 80, 0.75, 0.97))
     gps_app = phone & (rng.random(people) < np.where((age >= 15) & (age < 60), 0.3, 0.12))
-    card_propensity = np.where(adult, rng.beta(8, 2, people), rng.beta(2, 5, people)).astype(np.float32)
+    card_propensity = np.where(adult, rng.beta(8, 2, people), rng.beta(2, 5, people)).astype(
+        np.float32
+    )
     drives = (role == WORKER) & (rng.random(people) < 0.25)
     churchgoer = rng.random(people) < 0.15
     gym_member = (age >= 18) & (age < 60) & (rng.random(people) < 0.12)

@@ -15,14 +15,28 @@ from epicity.city.places import KINDS, Places, Towers, kind_code
 from epicity.city.population import Population
 from epicity.city.routines import DAY, DayStays
 
-__all__ = ["Records", "card_records", "cell_records", "entry_records", "gps_records", "positions_at"]
+__all__ = [
+    "Records",
+    "card_records",
+    "cell_records",
+    "entry_records",
+    "gps_records",
+    "positions_at",
+]
 
 _CARD_RATE = np.array([k.card_rate for k in KINDS])
 _AMOUNT = np.array([k.amount_krw for k in KINDS], dtype=np.float64)
 _VISITOR_LOG = np.array([k.visitor_log for k in KINDS])
 _INDOOR = np.array([k.indoor for k in KINDS])
 # When in a visit the card is used: 0 = on arrival (cafe counter, transit gate), 1 = on leaving.
-_PAY_AT = np.array([{"cafe": 0.0, "subway_station": 0.0, "karaoke": 0.1, "gym": 0.0, "club": 0.2}.get(k.name, 0.95) for k in KINDS])
+_PAY_AT = np.array(
+    [
+        {"cafe": 0.0, "subway_station": 0.0, "karaoke": 0.1, "gym": 0.0, "club": 0.2}.get(
+            k.name, 0.95
+        )
+        for k in KINDS
+    ]
+)
 
 GPS_STATIONARY_S = 1800.0  # apps report rarely while the phone is still (batched, geofenced)
 GPS_MOVING_S = 300.0  # and often while moving
@@ -121,13 +135,19 @@ def gps_records(
     x[outlier] += radius * np.cos(angle)
     y[outlier] += radius * np.sin(angle)
     return Records(
-        person, t.astype(np.int64), {"x": x, "y": y, "accuracy_m": np.round(accuracy, 1).astype(np.float32)}
+        person,
+        t.astype(np.int64),
+        {"x": x, "y": y, "accuracy_m": np.round(accuracy, 1).astype(np.float32)},
     )
 
 
 def cell_records(
-    stays: DayStays, places: Places, towers: Towers, place_towers: NDArray[np.int64],
-    pop: Population, rng: np.random.Generator,
+    stays: DayStays,
+    places: Places,
+    towers: Towers,
+    place_towers: NDArray[np.int64],
+    pop: Population,
+    rng: np.random.Generator,
 ) -> Records:
     """Serving-cell records at network events, with handovers while moving; minute resolution.
 
@@ -135,7 +155,11 @@ def cell_records(
     the nearest most of the time and by the second or third otherwise (load, walls, reflections).
     """
     phone_people = stays.person[pop.phone[stays.person]]
-    phone_people = phone_people[np.concatenate([[True], phone_people[1:] != phone_people[:-1]])] if len(phone_people) else phone_people
+    phone_people = (
+        phone_people[np.concatenate([[True], phone_people[1:] != phone_people[:-1]])]
+        if len(phone_people)
+        else phone_people
+    )
     if len(phone_people) == 0:
         return Records(np.empty(0, np.int64), np.empty(0, np.int64), {})
     rate = pop.cell_rate[phone_people].astype(np.float64)
@@ -156,7 +180,9 @@ def cell_records(
     legs, leg_start, leg_len = legs[active], leg_start[active], leg_len[active]
     samples = 4
     h_person = np.repeat(stays.person[legs], samples)
-    h_t = np.repeat(leg_start, samples) + np.tile((np.arange(samples) + 0.5) / samples, len(legs)) * np.repeat(leg_len, samples)
+    h_t = np.repeat(leg_start, samples) + np.tile(
+        (np.arange(samples) + 0.5) / samples, len(legs)
+    ) * np.repeat(leg_len, samples)
 
     person = np.concatenate([person, h_person])
     t = np.concatenate([t, h_t])
@@ -179,18 +205,26 @@ def cell_records(
     return Records(person, minute * 60, {"tower_id": tower_idx + 1})
 
 
-def card_records(stays: DayStays, places: Places, pop: Population, rng: np.random.Generator) -> Records:
+def card_records(
+    stays: DayStays, places: Places, pop: Population, rng: np.random.Generator
+) -> Records:
     """Card and transit-card payments during some visits to venues that take cards."""
     kind = places.kind[stays.place]
     p = _CARD_RATE[kind] * pop.card_propensity[stays.person]
     pay = rng.random(len(stays)) < p
     idx = np.flatnonzero(pay)
     length = stays.end[idx] - stays.start[idx]
-    t = stays.start[idx] + np.clip(_PAY_AT[kind[idx]] * length + rng.normal(0, 90, len(idx)), 0, length - 1)
+    t = stays.start[idx] + np.clip(
+        _PAY_AT[kind[idx]] * length + rng.normal(0, 90, len(idx)), 0, length - 1
+    )
     amount = np.round(_AMOUNT[kind[idx]] * rng.lognormal(0, 0.45, len(idx)), -2)
     is_fare = kind[idx] == kind_code("subway_station")
     amount = np.where(is_fare, 1_250.0, np.maximum(amount, 500.0))
-    return Records(stays.person[idx], t.astype(np.int64), {"merchant_id": stays.place[idx] + 1, "amount": amount})
+    return Records(
+        stays.person[idx],
+        t.astype(np.int64),
+        {"merchant_id": stays.place[idx] + 1, "amount": amount},
+    )
 
 
 def entry_records(stays: DayStays, places: Places, rng: np.random.Generator) -> Records:

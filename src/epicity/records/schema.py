@@ -11,9 +11,9 @@ from enum import Enum
 
 __all__ = [
     "ALL_TABLES",
+    "CARD",
     "CASES",
     "CELL",
-    "CARD",
     "DAILY_COUNTS",
     "ENTRIES",
     "GPS",
@@ -36,7 +36,9 @@ class Kind(Enum):
     FLOAT = "float"
     TEXT = "text"
     BOOL = "bool"
-    TIMESTAMP = "timestamp"  # UTC instant; ISO 8601 with offset in CSV, UTC epoch allowed in Parquet
+    TIMESTAMP = (
+        "timestamp"  # UTC instant; ISO 8601 with offset in CSV, UTC epoch allowed in Parquet
+    )
     DATE = "date"  # calendar date in the city's time zone
     TIME_OF_DAY = "time_of_day"  # "HH:MM", may exceed 24:00 for venues open past midnight
 
@@ -136,7 +138,9 @@ MERCHANTS = Table(
         _lon(),
         Column("indoor", Kind.BOOL, doc="true when visits happen indoors"),
         Column("district", Kind.TEXT, required=False, nullable=True, doc="district name"),
-        Column("opens", Kind.TIME_OF_DAY, required=False, nullable=True, doc="local opening time HH:MM"),
+        Column(
+            "opens", Kind.TIME_OF_DAY, required=False, nullable=True, doc="local opening time HH:MM"
+        ),
         Column(
             "closes",
             Kind.TIME_OF_DAY,
@@ -180,10 +184,21 @@ CASES = Table(
             nullable=True,
             choices=("isolated", "released", "deceased"),
         ),
-        Column("infected_by", Kind.ID, required=False, nullable=True, minimum=0,
-               doc="person_id of the known source case, when investigators found one"),
-        Column("cluster", Kind.TEXT, required=False, nullable=True,
-               doc="named cluster or infection route, e.g. 'Itaewon Clubs'"),
+        Column(
+            "infected_by",
+            Kind.ID,
+            required=False,
+            nullable=True,
+            minimum=0,
+            doc="person_id of the known source case, when investigators found one",
+        ),
+        Column(
+            "cluster",
+            Kind.TEXT,
+            required=False,
+            nullable=True,
+            doc="named cluster or infection route, e.g. 'Itaewon Clubs'",
+        ),
         Column("district", Kind.TEXT, required=False, nullable=True),
         Column("province", Kind.TEXT, required=False, nullable=True),
         Column("sex", Kind.TEXT, required=False, nullable=True, choices=("female", "male")),
@@ -201,8 +216,13 @@ GPS = Table(
         Column("ts", Kind.TIMESTAMP),
         _lat(),
         _lon(),
-        Column("accuracy_m", Kind.FLOAT, minimum=0, maximum=10_000,
-               doc="reported horizontal accuracy (68% radius), metres"),
+        Column(
+            "accuracy_m",
+            Kind.FLOAT,
+            minimum=0,
+            maximum=10_000,
+            doc="reported horizontal accuracy (68% radius), metres",
+        ),
     ),
     key=("person_id", "ts"),
     time_column="ts",
@@ -267,12 +287,25 @@ DAILY_COUNTS = Table(
         Column("date", Kind.DATE),
         Column("region", Kind.TEXT, doc="province, city or district name"),
         Column("confirmed", Kind.INT, minimum=0, doc="cumulative confirmed"),
-        Column("released", Kind.INT, minimum=0, required=False, nullable=True,
-               doc="cumulative released"),
-        Column("deceased", Kind.INT, minimum=0, required=False, nullable=True,
-               doc="cumulative deceased"),
-        Column("tested", Kind.INT, minimum=0, required=False, nullable=True,
-               doc="cumulative tests"),
+        Column(
+            "released",
+            Kind.INT,
+            minimum=0,
+            required=False,
+            nullable=True,
+            doc="cumulative released",
+        ),
+        Column(
+            "deceased",
+            Kind.INT,
+            minimum=0,
+            required=False,
+            nullable=True,
+            doc="cumulative deceased",
+        ),
+        Column(
+            "tested", Kind.INT, minimum=0, required=False, nullable=True, doc="cumulative tests"
+        ),
     ),
     key=("date", "region"),
     doc="Official cumulative daily counts by region.",
@@ -292,3 +325,39 @@ ALL_TABLES: tuple[Table, ...] = (
     DAILY_COUNTS,
 )
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in ALL_TABLES}
+
+
+def markdown_table(table: Table) -> str:
+    """The table's columns as a Markdown table."""
+    lines = [
+        "| column | type | required | empty allowed | rule | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in table.columns:
+        rules = []
+        if c.minimum is not None:
+            rules.append(f">= {c.minimum:g}")
+        if c.maximum is not None:
+            rules.append(f"<= {c.maximum:g}")
+        if c.references:
+            rules.append(f"in {c.references}")
+        if c.choices:
+            rules.append("one of " + ", ".join(c.choices))
+        lines.append(
+            f"| `{c.name}` | {c.kind.value} | {'yes' if c.required else 'no'} | "
+            f"{'yes' if c.nullable else 'no'} | {'; '.join(rules)} | {c.doc} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_section(table: Table) -> str:
+    """A `docs/data-formats.md` section for one table: heading, description, key, columns."""
+    layout = (
+        f" Stored partitioned by the UTC day of `{table.time_column}`." if table.time_column else ""
+    )
+    key = ", ".join(f"`{k}`" for k in table.key)
+    return f"### `{table.name}`\n\n{table.doc} Key: {key}.{layout}\n\n{markdown_table(table)}\n"
+
+
+if __name__ == "__main__":  # python -m epicity.records.schema > sections for docs/data-formats.md
+    print("\n".join(markdown_section(t) for t in ALL_TABLES))

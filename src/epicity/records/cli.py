@@ -1,0 +1,97 @@
+"""`epicity ingest`: load a directory of table files into the location store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console, Group
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from epicity.records.ingest import IngestError, IngestReport, ingest_directory
+
+__all__ = ["ingest", "render_ingest", "run_ingest"]
+
+
+_SOURCE = typer.Argument(
+    ...,
+    exists=True,
+    file_okay=False,
+    dir_okay=True,
+    readable=True,
+    help="Directory with <table>.csv or <table>.parquet files (see docs/data-formats.md).",
+)
+_STORE = typer.Option(
+    Path("var/store"),
+    "--store",
+    file_okay=False,
+    help="Location store directory (created when missing).",
+)
+
+
+def ingest(
+    source: Path = _SOURCE,
+    store: Path = _STORE,
+) -> None:
+    """Validate the table files in SOURCE and load them into the store, all or nothing."""
+    console = Console()
+    try:
+        report = run_ingest(source, store, console=console)
+    except IngestError as exc:
+        Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    console.print(render_ingest(report))
+
+
+def run_ingest(source: Path, store: Path, *, console: Console | None = None) -> IngestReport:
+    """`ingest_directory` with a Rich progress bar (raises `IngestError` on bad input)."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console or Console(),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(description: str, done: int, total: int) -> None:
+            task = tasks.get(description)
+            if task is None:
+                task = tasks[description] = bar.add_task(description, total=total)
+            bar.update(task, completed=done, total=total)
+
+        return ingest_directory(source, store, progress=progress)
+
+
+def render_ingest(report: IngestReport) -> Group:
+    """A table of rows read / added / in store per table, and the overall speed."""
+    return Group(
+        _report_table(report),
+        Text(
+            f"{report.records:,} records in {report.seconds:.1f} s "
+            f"({report.records_per_second:,.0f} records/s) -> {report.store}"
+        ),
+    )
+
+
+def _report_table(report: IngestReport) -> Table:
+    table = Table(title="ingest")
+    table.add_column("table")
+    table.add_column("file")
+    table.add_column("rows read", justify="right")
+    table.add_column("rows added", justify="right")
+    table.add_column("rows in store", justify="right")
+    table.add_column("seconds", justify="right")
+    for t in report.tables:
+        table.add_row(
+            t.table,
+            t.file,
+            f"{t.rows_read:,}",
+            f"{t.rows_added:,}",
+            f"{t.rows_total:,}",
+            f"{t.seconds:.2f}",
+        )
+    return table
