@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from epicity import __version__
+from epicity.city.cli import app as city_app
+from epicity.demo import demo
+from epicity.ds4c.cli import app as ds4c_app
+from epicity.records.cli import ingest
 
 app = typer.Typer(
     name="epicity",
@@ -13,31 +17,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(city_app, name="city")
+app.add_typer(ds4c_app, name="ds4c")
+app.command("ingest")(ingest)
+app.command("demo")(demo)
 
 
-def _register() -> None:
-    # Imported here so `epicity --help` stays fast and each domain owns its commands.
-    from epicity.city.cli import app as city_app
-    from epicity.demo import demo
-    from epicity.ds4c.cli import app as ds4c_app
-    from epicity.records.cli import ingest
-
-    app.add_typer(city_app, name="city")
-    app.add_typer(ds4c_app, name="ds4c")
-    app.command("ingest")(ingest)
-    app.command("demo")(demo)
-
-
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(__version__)
         raise typer.Exit()
 
 
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Epidemic response for a city."""
+
+
 def main() -> None:
     """Entry point of the console script."""
-    _register()
     app()

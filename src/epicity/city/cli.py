@@ -22,7 +22,9 @@ def _parse_start(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a date like 2020-03-02, got {value!r}") from None
+        raise typer.BadParameter(
+            f"expected a date like 2020-03-02, got {value!r}", param_hint="--start"
+        ) from None
 
 
 def run_generation(out: Path, config: CityConfig, quiet: bool = False) -> GenerationReport:
