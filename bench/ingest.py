@@ -123,12 +123,15 @@ def run_step(name: str, **kwargs: Any) -> dict[str, Any]:
     args = [sys.executable, __file__, "--step", name]
     for key, value in kwargs.items():
         args += [f"--{key}", str(value)]
-    done = subprocess.run(args, check=True, capture_output=True, text=True)
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"step {name} failed:\n{done.stderr}")
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def _fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
 
 
