@@ -21,39 +21,47 @@ from epicity.records.summary import StoreSummary, summarize_store
 __all__ = ["demo", "render_summary"]
 
 
+def _table(title: str, columns: list[str], rows: list[tuple[str, ...]]) -> Table:
+    """A Rich table whose first column is text and the others right-aligned numbers."""
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 def render_summary(summary: StoreSummary) -> list[Table]:
     """Tables describing a store's contents (aggregates only)."""
     span = (
         f"UTC days {summary.first_day} .. {summary.last_day}" if summary.first_day else "no records"
     )
-    rows = Table(title=f"Location store ({span})")
-    rows.add_column("table")
-    rows.add_column("rows", justify="right")
-    rows.add_column("distinct people", justify="right")
-    for name, n in summary.rows.items():
-        people = summary.people_with.get(name)
-        rows.add_row(name, f"{n:,}", f"{people:,}" if people is not None else "")
-
-    districts = Table(title="Residents and confirmed cases by district")
-    districts.add_column("district")
-    districts.add_column("residents", justify="right")
-    districts.add_column("cases", justify="right")
-    for name, residents, cases in summary.districts:
-        districts.add_row(name, f"{residents:,}", f"{cases:,}")
-
-    venues = Table(title="Venues and card transactions by category")
-    venues.add_column("category")
-    venues.add_column("venues", justify="right")
-    venues.add_column("card transactions", justify="right")
-    for category, count, txns in summary.merchants_by_category:
-        venues.add_row(category, f"{count:,}", f"{txns:,}")
-
-    by_day = Table(title="Confirmed cases by day")
-    by_day.add_column("date")
-    by_day.add_column("cases", justify="right")
-    for day, n in summary.cases_by_day:
-        by_day.add_row(day.isoformat(), f"{n:,}")
-    return [rows, districts, venues, by_day]
+    people = summary.people_with
+    return [
+        _table(
+            f"Location store ({span})",
+            ["table", "rows", "distinct people"],
+            [
+                (t, f"{n:,}", f"{people[t]:,}" if t in people else "")
+                for t, n in summary.rows.items()
+            ],
+        ),
+        _table(
+            "Residents and confirmed cases by district",
+            ["district", "residents", "cases"],
+            [(d, f"{r:,}", f"{c:,}") for d, r, c in summary.districts],
+        ),
+        _table(
+            "Venues and card transactions by category",
+            ["category", "venues", "card transactions"],
+            [(c, f"{v:,}", f"{n:,}") for c, v, n in summary.merchants_by_category],
+        ),
+        _table(
+            "Confirmed cases by day",
+            ["date", "cases"],
+            [(d.isoformat(), f"{n:,}") for d, n in summary.cases_by_day],
+        ),
+    ]
 
 
 def demo(
