@@ -1,0 +1,1 @@
+"""Epidemiological investigation: a case's movements, its contacts, and the warnings."""

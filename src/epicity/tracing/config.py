@@ -1,0 +1,67 @@
+"""Thresholds of an investigation, with their defaults and where they come from.
+
+Contact tiers follow the Korean case definitions of 2020 (KDCA, COVID-19 response guidelines
+for local governments, edition 9, 2020): a close contact shared a closed space with the case for
+15 minutes or more, or was within 2 metres for 15 minutes or more; others present at the same
+place are casual contacts who get advice to be tested; people served by the same cell are told
+only through area alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["DWELL", "TracingConfig"]
+
+MINUTE = 60
+
+# How long a visit lasts around a card payment or a visitor-log entry, by venue category:
+# (seconds before the record, seconds after). A restaurant bill is paid at the end of the meal,
+# a cafe order and a transit tap at the start. Medians from the synthetic city's routines,
+# which follow Seoul time-use surveys; used when no GPS stay gives the real bounds.
+DWELL: dict[str, tuple[int, int]] = {
+    "restaurant": (45 * MINUTE, 5 * MINUTE),
+    "cafe": (2 * MINUTE, 30 * MINUTE),
+    "store": (15 * MINUTE, 2 * MINUTE),
+    "market": (30 * MINUTE, 10 * MINUTE),
+    "club": (30 * MINUTE, 150 * MINUTE),
+    "karaoke": (10 * MINUTE, 80 * MINUTE),
+    "gym": (2 * MINUTE, 60 * MINUTE),
+    "church": (2 * MINUTE, 90 * MINUTE),
+    "hospital": (30 * MINUTE, 5 * MINUTE),
+    "subway_station": (1 * MINUTE, 2 * MINUTE),
+    "park": (20 * MINUTE, 20 * MINUTE),
+}
+DEFAULT_DWELL = (20 * MINUTE, 20 * MINUTE)
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """Every threshold of timeline building and contact detection (seconds and metres)."""
+
+    # Infectious window: from this many days before symptom onset (or the test date when there
+    # are no symptoms) until isolation (the end of the confirmation day).
+    days_before_onset: int = 2
+    # Contact tiers (KDCA case definitions).
+    close_min_overlap_s: int = 15 * MINUTE
+    close_max_distance_m: float = 2.0
+    casual_max_distance_m: float = 10.0
+    # GPS stay detection (a chain of fixes that stay close, with bounded gaps).
+    stay_radius_m: float = 120.0  # consecutive fixes this close belong to one stay
+    stay_max_gap_s: int = 3 * 3600  # longer silences split a stay
+    stay_min_duration_s: int = 10 * MINUTE
+    stay_pad_s: int = 10 * MINUTE  # a stay began before its first fix and ended after its last
+    # Snapping a GPS stay to a venue, and deciding that two GPS stays are at the same place.
+    snap_radius_m: float = 40.0
+    snap_with_payment_m: float = 150.0  # a payment during the stay confirms a farther venue
+    same_place_m: float = 25.0
+    dwell: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DWELL))
+
+    def dwell_for(self, category: str | None) -> tuple[int, int]:
+        """Seconds before and after a payment or entry that the visit is assumed to last."""
+        return self.dwell.get(category or "", DEFAULT_DWELL)
+
+    @property
+    def max_dwell_s(self) -> int:
+        """The longest assumed visit either side of a record (bounds the candidate search)."""
+        return max(max(b, a) for b, a in [*self.dwell.values(), DEFAULT_DWELL])

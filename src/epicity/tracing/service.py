@@ -1,0 +1,396 @@
+"""Investigate a case: read its records and its potential contacts' records through the access
+layer, build the timeline, find the contacts.
+
+All reads go through a `RecordReader` (the privacy access layer's reader), which checks the
+emergency and the purpose and writes the audit record; this module never opens the store itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+from epicity.geo import LocalProjection
+from epicity.tracing.config import TracingConfig
+from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
+from epicity.tracing.stays import cell_runs, gps_stays, venue_visits
+from epicity.tracing.timeline import (
+    Confirmation,
+    PersonRecords,
+    Stay,
+    Venues,
+    apply_confirmations,
+    build_timeline,
+)
+
+__all__ = [
+    "CaseInfo",
+    "Investigation",
+    "RecordReader",
+    "TracingError",
+    "infectious_window",
+    "investigate",
+]
+
+# A candidate contact's stay can lie this far from the case's place and still have a fix in the
+# search box (a stay's centre is the mean of fixes chained at most `stay_radius_m` apart).
+SEARCH_MARGIN_M = 500.0
+
+
+class TracingError(Exception):
+    """An investigation cannot run: unknown case, missing dates, missing tables."""
+
+
+class RecordReader(Protocol):
+    """What tracing needs from the access layer: audited SQL over the location store."""
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table: ...
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """The dates of a confirmed case that set its infectious window."""
+
+    person_id: int
+    symptom_onset: date | None
+    test_date: date | None
+    confirmed_date: date
+
+
+@dataclass
+class Investigation:
+    """A traced case: window, timeline, contacts and area exposures."""
+
+    case: CaseInfo
+    window_start: int
+    window_end: int
+    onset: int  # epoch seconds used as the infectiousness reference
+    timeline: list[Stay]
+    contacts: list[Contact]
+    area: list[AreaExposure]
+    venue_names: dict[int, str] = field(default_factory=dict)
+
+
+def _local_midnight(day: date, tz: ZoneInfo) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp())
+
+
+def infectious_window(case: CaseInfo, tz: ZoneInfo, config: TracingConfig) -> tuple[int, int, int]:
+    """(start, end, onset reference) in epoch seconds: from `days_before_onset` days before symptom
+    onset (the test date when there are none) until the end of the confirmation day (isolation)."""
+    reference = case.symptom_onset or case.test_date or case.confirmed_date
+    start = _local_midnight(reference - timedelta(days=config.days_before_onset), tz)
+    end = _local_midnight(case.confirmed_date + timedelta(days=1), tz)
+    if end <= start:
+        raise TracingError(
+            f"case {case.person_id}: confirmed_date {case.confirmed_date} is before its window starts"
+        )
+    return start, end, _local_midnight(reference, tz)
+
+
+def _col(table: pa.Table, name: str, dtype: Any) -> NDArray[Any]:
+    return np.asarray(table.column(name).to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _load_case(reader: RecordReader, case_id: int) -> CaseInfo:
+    rows = reader.query(
+        "SELECT person_id, symptom_onset, test_date, confirmed_date FROM cases WHERE person_id = ?",
+        [case_id],
+    ).to_pylist()
+    if not rows:
+        raise TracingError(f"case: no confirmed case with person_id {case_id} in the store")
+    row = rows[0]
+    if row["confirmed_date"] is None:
+        raise TracingError(f"case {case_id}: no confirmation date, so no infectious window")
+    return CaseInfo(case_id, row["symptom_onset"], row["test_date"], row["confirmed_date"])
+
+
+@dataclass
+class _Reference:
+    venues: Venues
+    tower_ids: NDArray[np.int64]
+    tower_x: NDArray[np.float64]
+    tower_y: NDArray[np.float64]
+    tower_range: NDArray[np.float64]
+    projection: LocalProjection
+    names: dict[int, str]
+
+
+def _load_reference(reader: RecordReader) -> _Reference:
+    towers = reader.query("SELECT tower_id, lat, lon, range_m FROM towers ORDER BY tower_id")
+    merchants = reader.query("SELECT merchant_id, name, category, lat, lon, indoor FROM merchants")
+    if towers.num_rows == 0 and merchants.num_rows == 0:
+        raise TracingError("store: no towers and no merchants loaded")
+    lat = np.concatenate([_col(towers, "lat", float), _col(merchants, "lat", float)])
+    lon = np.concatenate([_col(towers, "lon", float), _col(merchants, "lon", float)])
+    proj = LocalProjection(float(np.median(lat)), float(np.median(lon)))
+    tx, ty = proj.to_xy(_col(towers, "lat", float), _col(towers, "lon", float))
+    mx, my = proj.to_xy(_col(merchants, "lat", float), _col(merchants, "lon", float))
+    venues = Venues(
+        merchant_id=_col(merchants, "merchant_id", np.int64),
+        x=mx,
+        y=my,
+        lat=_col(merchants, "lat", float),
+        lon=_col(merchants, "lon", float),
+        category=_col(merchants, "category", str),
+        indoor=_col(merchants, "indoor", bool),
+    )
+    names = dict(
+        zip(venues.merchant_id.tolist(), merchants.column("name").to_pylist(), strict=True)
+    )
+    return _Reference(
+        venues,
+        _col(towers, "tower_id", np.int64),
+        tx,
+        ty,
+        _col(towers, "range_m", float),
+        proj,
+        names,
+    )
+
+
+def _records(
+    reader: RecordReader, ref: _Reference, where: str, params: Sequence[Any], tables: set[str]
+) -> PersonRecords:
+    """GPS, card+entries and cell rows matching `where` (on person_id and ts), sorted."""
+
+    def q(table: str, cols: str) -> pa.Table | None:
+        if table not in tables:
+            return None
+        return reader.query(
+            f"SELECT person_id, epoch(ts)::BIGINT AS t, {cols} FROM {table} WHERE {where} ORDER BY person_id, ts",
+            list(params),
+        )
+
+    empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
+    g = q("gps", "lat, lon, accuracy_m")
+    gx, gy = (
+        ref.projection.to_xy(_col(g, "lat", float), _col(g, "lon", float))
+        if g is not None
+        else (empty_f, empty_f)
+    )
+    parts = [
+        (t, src)
+        for t, src in ((q("card", "merchant_id"), "card"), (q("entries", "merchant_id"), "entries"))
+        if t is not None
+    ]
+    v_person = np.concatenate([_col(t, "person_id", np.int64) for t, _ in parts] or [empty_i])
+    v_t = np.concatenate([_col(t, "t", np.int64) for t, _ in parts] or [empty_i])
+    v_venue = np.concatenate([_col(t, "merchant_id", np.int64) for t, _ in parts] or [empty_i])
+    v_src = np.concatenate([np.full(t.num_rows, src) for t, src in parts] or [np.empty(0, str)])
+    order = np.lexsort((v_t, v_person))
+    c = q("cell", "tower_id")
+    return PersonRecords(
+        gps_person=_col(g, "person_id", np.int64) if g is not None else empty_i,
+        gps_t=_col(g, "t", np.int64) if g is not None else empty_i,
+        gps_x=gx,
+        gps_y=gy,
+        gps_accuracy=_col(g, "accuracy_m", float) if g is not None else empty_f,
+        visit_person=v_person[order],
+        visit_t=v_t[order],
+        visit_venue=v_venue[order],
+        visit_source=v_src[order].astype(str),
+        cell_person=_col(c, "person_id", np.int64) if c is not None else empty_i,
+        cell_t=_col(c, "t", np.int64) if c is not None else empty_i,
+        cell_tower=_col(c, "tower_id", np.int64) if c is not None else empty_i,
+    )
+
+
+def _ts(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, ZoneInfo("UTC")).isoformat()
+
+
+def investigate(
+    reader: RecordReader,
+    case_id: int,
+    *,
+    config: TracingConfig | None = None,
+    timezone: str = "Asia/Seoul",
+    confirmations: Sequence[Confirmation] = (),
+) -> Investigation:
+    """Trace one confirmed case: timeline over its infectious window, contacts, area exposures."""
+    config = config or TracingConfig()
+    tz = ZoneInfo(timezone)
+    tables = set(
+        reader.query("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+        .column(0)
+        .to_pylist()
+    )
+    if "cases" not in tables:
+        raise TracingError("store: no cases loaded")
+    case = _load_case(reader, case_id)
+    w0, w1, onset = infectious_window(case, tz, config)
+    ref = _load_reference(reader)
+    pad = config.stay_max_gap_s
+    own = _records(
+        reader,
+        ref,
+        "person_id = ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+        [case_id, _ts(w0 - pad), _ts(w1 + pad)],
+        tables,
+    )
+    towers = (ref.tower_ids, ref.tower_x, ref.tower_y, ref.tower_range)
+    timeline = build_timeline(own, ref.venues, towers, ref.projection, config)
+    timeline = apply_confirmations(timeline, confirmations, ref.venues, ref.projection)
+    timeline = [
+        replace(s, start=max(s.start, w0), end=min(s.end, w1))
+        for s in timeline
+        if s.end > w0 and s.start < w1
+    ]
+
+    visits, gps, cells = _candidates(reader, ref, case_id, timeline, w0, w1, tables, config)
+    household, home_xy = _household(reader, ref, case_id, tables)
+    case_cells = cell_runs(own.cell_person, own.cell_t, own.cell_tower)
+    keep = (case_cells.end > w0) & (case_cells.start < w1)
+    case_cells = type(case_cells)(
+        *(getattr(case_cells, f)[keep] for f in ("person", "tower", "start", "end", "records"))
+    )
+    contacts, area = find_contacts(
+        case_id,
+        timeline,
+        onset,
+        visits,
+        gps,
+        ref.venues,
+        config,
+        household=household,
+        home_xy=home_xy,
+        case_cells=case_cells,
+        cells=cells,
+    )
+    return Investigation(case, w0, w1, onset, timeline, contacts, area, ref.names)
+
+
+def _candidates(
+    reader: RecordReader,
+    ref: _Reference,
+    case_id: int,
+    timeline: list[Stay],
+    w0: int,
+    w1: int,
+    tables: set[str],
+    config: TracingConfig,
+) -> tuple[Any, Any, Any]:
+    """Other people's visits at the case's venues, GPS stays near its places, cell runs at its
+    towers, each read with bounds that cannot miss a pair (see SEARCH_MARGIN_M)."""
+    dwell = config.max_dwell_s
+    venues_visited = sorted({s.place_id for s in timeline if s.place_id is not None})
+    empty = PersonRecords(
+        *(np.empty(0, np.int64),) * 2,
+        *(np.empty(0, np.float64),) * 3,
+        *(np.empty(0, np.int64),) * 3,
+        np.empty(0, str),
+        *(np.empty(0, np.int64),) * 3,
+    )
+    visit_records = empty
+    if venues_visited:
+        ids = ",".join(str(int(v)) for v in venues_visited)
+        visit_records = _records(
+            reader,
+            ref,
+            f"merchant_id IN ({ids}) AND person_id <> ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+            [case_id, _ts(w0 - dwell), _ts(w1 + dwell)],
+            tables & {"card", "entries"},
+        )
+    vrow = ref.venues.index_of(visit_records.visit_venue)
+    visits = venue_visits(
+        visit_records.visit_person,
+        visit_records.visit_t,
+        visit_records.visit_venue,
+        visit_records.visit_source,
+        ref.venues.category[vrow],
+        config,
+    )
+
+    places = [s for s in timeline if s.kind != "area"]
+    gps = gps_stays(*(np.empty(0, np.int64),) * 2, *(np.empty(0, np.float64),) * 3, config)
+    if places and "gps" in tables:
+        margin_m = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
+        dlat = margin_m / 111_000.0
+        gap = config.stay_max_gap_s + config.stay_pad_s
+        boxes = ",".join(
+            f"({s.lat - dlat}, {s.lat + dlat}, {s.lon - dlat / np.cos(np.radians(s.lat))}, "
+            f"{s.lon + dlat / np.cos(np.radians(s.lat))}, {s.start - gap}, {s.end + gap})"
+            for s in places
+        )
+        people = (
+            reader.query(
+                f"""SELECT DISTINCT g.person_id FROM gps g
+                JOIN (VALUES {boxes}) b(lat0, lat1, lon0, lon1, t0, t1)
+                  ON g.lat BETWEEN b.lat0 AND b.lat1 AND g.lon BETWEEN b.lon0 AND b.lon1
+                 AND epoch(g.ts) BETWEEN b.t0 AND b.t1
+                WHERE g.person_id <> ? AND g.ts >= ?::TIMESTAMPTZ AND g.ts < ?::TIMESTAMPTZ""",
+                [case_id, _ts(w0 - gap), _ts(w1 + gap)],
+            )
+            .column(0)
+            .to_pylist()
+        )
+        if people:
+            ids = ",".join(str(int(p)) for p in people)
+            near = _records(
+                reader,
+                ref,
+                f"person_id IN ({ids}) AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+                [_ts(w0 - gap), _ts(w1 + gap)],
+                {"gps"},
+            )
+            gps = gps_stays(
+                near.gps_person, near.gps_t, near.gps_x, near.gps_y, near.gps_accuracy, config
+            )
+
+    cells = None
+    case_towers = sorted({s.tower_id for s in timeline if s.tower_id is not None})
+    if "cell" in tables:
+        own_towers = (
+            reader.query(
+                "SELECT DISTINCT tower_id FROM cell WHERE person_id = ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+                [case_id, _ts(w0), _ts(w1)],
+            )
+            .column(0)
+            .to_pylist()
+        )
+        case_towers = sorted(set(case_towers) | {int(t) for t in own_towers})
+    if case_towers:
+        ids = ",".join(str(int(t)) for t in case_towers)
+        rows = reader.query(
+            f"""SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell
+                WHERE tower_id IN ({ids}) AND person_id <> ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ
+                ORDER BY person_id, ts""",
+            [case_id, _ts(w0), _ts(w1)],
+        )
+        cells = cell_runs(
+            _col(rows, "person_id", np.int64),
+            _col(rows, "t", np.int64),
+            _col(rows, "tower_id", np.int64),
+        )
+    return visits, gps, cells
+
+
+def _household(
+    reader: RecordReader, ref: _Reference, case_id: int, tables: set[str]
+) -> tuple[list[int], tuple[float, float] | None]:
+    """Household members from the resident registry, and the case's home position."""
+    if "people" not in tables:
+        return [], None
+    columns = set(reader.query("SELECT column_name FROM (DESCRIBE people)").column(0).to_pylist())
+    if not {"household_id", "home_lat", "home_lon"} <= columns:
+        return [], None
+    rows = reader.query(
+        """SELECT p.person_id, c.home_lat, c.home_lon FROM people c JOIN people p
+             ON p.household_id = c.household_id WHERE c.person_id = ? AND c.household_id IS NOT NULL""",
+        [case_id],
+    ).to_pylist()
+    if not rows:
+        return [], None
+    home = None
+    if rows[0]["home_lat"] is not None and rows[0]["home_lon"] is not None:
+        hx, hy = ref.projection.to_xy(rows[0]["home_lat"], rows[0]["home_lon"])
+        home = (float(hx), float(hy))
+    return [int(r["person_id"]) for r in rows if r["person_id"] != case_id], home

@@ -1,0 +1,171 @@
+"""Stays from raw records: GPS stay detection, visits around payments, cell-tower runs.
+
+Pure functions over NumPy arrays (times in UTC epoch seconds, positions in the city's local
+metric projection), vectorised over many people at once so the same code serves one case and
+thousands of candidate contacts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from epicity.tracing.config import TracingConfig
+
+__all__ = ["CellRuns", "GpsStays", "VenueVisits", "cell_runs", "gps_stays", "venue_visits"]
+
+I64 = NDArray[np.int64]
+F64 = NDArray[np.float64]
+
+
+@dataclass
+class GpsStays:
+    """Stays detected from GPS fixes: one row per stay."""
+
+    person: I64
+    start: I64
+    end: I64
+    x: F64
+    y: F64
+    radius_m: F64  # uncertainty of the centre (fix accuracy over sqrt(fixes), at least 5 m)
+    fixes: I64
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def gps_stays(
+    person: I64, t: I64, x: F64, y: F64, accuracy: F64, config: TracingConfig
+) -> GpsStays:
+    """Chain consecutive fixes of a person that lie within `stay_radius_m` of each other and
+    `stay_max_gap_s` apart; chains lasting `stay_min_duration_s` (before padding) are stays.
+
+    Input must be sorted by person then time. Each stay is padded by `stay_pad_s` on both sides
+    (people arrive before the first fix and leave after the last), but never beyond the
+    midpoint to the person's neighbouring fixes.
+    """
+    n = len(person)
+    if n == 0:
+        empty_i = np.empty(0, np.int64)
+        empty_f = np.empty(0, np.float64)
+        return GpsStays(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i)
+    same = person[1:] == person[:-1]
+    step = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    gap = t[1:] - t[:-1]
+    linked = same & (step <= config.stay_radius_m) & (gap <= config.stay_max_gap_s)
+    # A chain starts wherever the previous fix is not linked to this one.
+    chain_of_fix = np.cumsum(np.concatenate([[True], ~linked])) - 1
+    starts = np.flatnonzero(np.concatenate([[True], ~linked]))
+    ends = np.concatenate([starts[1:], [n]]) - 1
+    keep = (t[ends] - t[starts]) >= config.stay_min_duration_s
+    counts = (ends - starts + 1)[keep]
+    fix_kept = keep[chain_of_fix]
+    # Renumber kept chains 0..k-1 for the per-stay sums.
+    chain = (np.cumsum(keep) - 1)[chain_of_fix[fix_kept]]
+    k = int(keep.sum())
+    cx = np.bincount(chain, weights=x[fix_kept], minlength=k) / counts
+    cy = np.bincount(chain, weights=y[fix_kept], minlength=k) / counts
+    acc = np.bincount(chain, weights=accuracy[fix_kept], minlength=k) / counts
+    starts, ends = starts[keep], ends[keep]
+    # Padding, limited to half the way to the neighbouring fixes of the same person.
+    prev_ok = (starts > 0) & (person[np.maximum(starts - 1, 0)] == person[starts])
+    next_ok = (ends < n - 1) & (person[np.minimum(ends + 1, n - 1)] == person[ends])
+    before = np.where(prev_ok, (t[starts] - t[np.maximum(starts - 1, 0)]) // 2, config.stay_pad_s)
+    after = np.where(next_ok, (t[np.minimum(ends + 1, n - 1)] - t[ends]) // 2, config.stay_pad_s)
+    start = t[starts] - np.minimum(before, config.stay_pad_s)
+    end = t[ends] + np.minimum(after, config.stay_pad_s)
+    radius = np.maximum(acc / np.sqrt(counts), 5.0)
+    return GpsStays(person[starts], start, end, cx, cy, radius, counts.astype(np.int64))
+
+
+@dataclass
+class VenueVisits:
+    """Visits pinned by a card payment or a visitor-log entry, merged per person and venue."""
+
+    person: I64
+    venue: I64
+    start: I64
+    end: I64
+    first: I64  # time of the first and last record behind the visit
+    last: I64
+    sources: NDArray[np.str_]  # "card", "entries" or "card+entries"
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def venue_visits(
+    person: I64,
+    t: I64,
+    venue: I64,
+    source: NDArray[np.str_],
+    category: NDArray[np.str_],
+    config: TracingConfig,
+) -> VenueVisits:
+    """Turn each payment or entry into a visit interval by its venue's dwell model, then merge
+    overlapping visits of the same person at the same venue."""
+    before = np.array([config.dwell_for(c)[0] for c in category], dtype=np.int64)
+    after = np.array([config.dwell_for(c)[1] for c in category], dtype=np.int64)
+    start, end = t - before, t + after
+    order = np.lexsort((start, venue, person))
+    person, venue, start, end = person[order], venue[order], start[order], end[order]
+    t, source = t[order], source[order]
+    n = len(person)
+    if n == 0:
+        return VenueVisits(person, venue, start, end, t, t, source)
+    # Merge runs of overlapping intervals per (person, venue).
+    same_key = np.concatenate([[False], (person[1:] == person[:-1]) & (venue[1:] == venue[:-1])])
+    running_end = _running_max_by_group(end, ~same_key)
+    previous_end = np.concatenate([[np.iinfo(np.int64).min], running_end[:-1]])
+    firsts = np.flatnonzero(~same_key | (start > previous_end))
+    merged_end = np.maximum.reduceat(end, firsts)
+    bits = np.where(source == "card", 1, 2)
+    merged_bits = np.bitwise_or.reduceat(bits, firsts)
+    names = np.array(["", "card", "entries", "card+entries"])
+    return VenueVisits(
+        person[firsts],
+        venue[firsts],
+        start[firsts],
+        merged_end,
+        np.minimum.reduceat(t, firsts),
+        np.maximum.reduceat(t, firsts),
+        names[merged_bits],
+    )
+
+
+def _running_max_by_group(values: I64, group_start: NDArray[np.bool_]) -> I64:
+    """Running maximum of `values` (non-negative, below 2**34) restarting at each group start."""
+    offset = np.cumsum(group_start).astype(np.int64) << 34
+    return np.asarray(np.maximum.accumulate(values + offset) - offset, dtype=np.int64)
+
+
+@dataclass
+class CellRuns:
+    """Consecutive connection records of a person at the same tower."""
+
+    person: I64
+    tower: I64
+    start: I64
+    end: I64
+    records: I64
+
+    def __len__(self) -> int:
+        return len(self.person)
+
+
+def cell_runs(person: I64, t: I64, tower: I64, max_gap_s: int = 2 * 3600) -> CellRuns:
+    """Run-length encode a person's serving cells (sorted by person then time); a run ends when
+    the tower changes or the records stop for `max_gap_s`."""
+    n = len(person)
+    if n == 0:
+        e = np.empty(0, np.int64)
+        return CellRuns(e, e, e, e, e)
+    cont = (person[1:] == person[:-1]) & (tower[1:] == tower[:-1]) & (t[1:] - t[:-1] <= max_gap_s)
+    starts = np.flatnonzero(np.concatenate([[True], ~cont]))
+    ends = np.concatenate([starts[1:], [n]]) - 1
+    # Cell times are truncated to the minute: a run covers at least that minute.
+    return CellRuns(
+        person[starts], tower[starts], t[starts], t[ends] + 60, (ends - starts + 1).astype(np.int64)
+    )
