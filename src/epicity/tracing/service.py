@@ -42,6 +42,9 @@ __all__ = [
 # A candidate contact's stay can lie this far from the case's place and still have a fix in the
 # search box (a stay's centre is the mean of fixes chained at most `stay_radius_m` apart).
 SEARCH_MARGIN_M = 500.0
+IN_WINDOW = (
+    "ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ"  # the two parameters: _ts(start), _ts(end)
+)
 
 
 class TracingError(Exception):
@@ -90,7 +93,7 @@ def infectious_window(case: CaseInfo, tz: ZoneInfo, config: TracingConfig) -> tu
     end = _local_midnight(case.confirmed_date + timedelta(days=1), tz)
     if end <= start:
         raise TracingError(
-            f"case {case.person_id}: confirmed_date {case.confirmed_date} is before its window starts"
+            f"case {case.person_id}: confirmed_date {case.confirmed_date} is before its window"
         )
     return start, end, _local_midnight(reference, tz)
 
@@ -165,7 +168,8 @@ def _records(
         if table not in tables:
             return None
         return reader.query(
-            f"SELECT person_id, epoch(ts)::BIGINT AS t, {cols} FROM {table} WHERE {where} ORDER BY person_id, ts",
+            f"SELECT person_id, epoch(ts)::BIGINT AS t, {cols} FROM {table} "
+            f"WHERE {where} ORDER BY person_id, ts",
             list(params),
         )
 
@@ -232,7 +236,7 @@ def investigate(
     own = _records(
         reader,
         ref,
-        "person_id = ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+        f"person_id = ? AND {IN_WINDOW}",
         [case_id, _ts(w0 - pad), _ts(w1 + pad)],
         tables,
     )
@@ -295,7 +299,7 @@ def _candidates(
         visit_records = _records(
             reader,
             ref,
-            f"merchant_id IN ({ids}) AND person_id <> ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+            f"merchant_id IN ({ids}) AND person_id <> ? AND {IN_WINDOW}",
             [case_id, _ts(w0 - dwell), _ts(w1 + dwell)],
             tables & {"card", "entries"},
         )
@@ -326,7 +330,7 @@ def _candidates(
                 JOIN (VALUES {boxes}) b(lat0, lat1, lon0, lon1, t0, t1)
                   ON g.lat BETWEEN b.lat0 AND b.lat1 AND g.lon BETWEEN b.lon0 AND b.lon1
                  AND epoch(g.ts) BETWEEN b.t0 AND b.t1
-                WHERE g.person_id <> ? AND g.ts >= ?::TIMESTAMPTZ AND g.ts < ?::TIMESTAMPTZ""",
+                WHERE g.person_id <> ? AND {IN_WINDOW}""",
                 [case_id, _ts(w0 - gap), _ts(w1 + gap)],
             )
             .column(0)
@@ -337,7 +341,7 @@ def _candidates(
             near = _records(
                 reader,
                 ref,
-                f"person_id IN ({ids}) AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+                f"person_id IN ({ids}) AND {IN_WINDOW}",
                 [_ts(w0 - gap), _ts(w1 + gap)],
                 {"gps"},
             )
@@ -350,7 +354,7 @@ def _candidates(
     if "cell" in tables:
         own_towers = (
             reader.query(
-                "SELECT DISTINCT tower_id FROM cell WHERE person_id = ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ",
+                f"SELECT DISTINCT tower_id FROM cell WHERE person_id = ? AND {IN_WINDOW}",
                 [case_id, _ts(w0), _ts(w1)],
             )
             .column(0)
@@ -361,7 +365,7 @@ def _candidates(
         ids = ",".join(str(int(t)) for t in case_towers)
         rows = reader.query(
             f"""SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell
-                WHERE tower_id IN ({ids}) AND person_id <> ? AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ
+                WHERE tower_id IN ({ids}) AND person_id <> ? AND {IN_WINDOW}
                 ORDER BY person_id, ts""",
             [case_id, _ts(w0), _ts(w1)],
         )
@@ -384,7 +388,8 @@ def _household(
         return [], None
     rows = reader.query(
         """SELECT p.person_id, c.home_lat, c.home_lon FROM people c JOIN people p
-             ON p.household_id = c.household_id WHERE c.person_id = ? AND c.household_id IS NOT NULL""",
+             ON p.household_id = c.household_id
+           WHERE c.person_id = ? AND c.household_id IS NOT NULL""",
         [case_id],
     ).to_pylist()
     if not rows:

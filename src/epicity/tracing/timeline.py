@@ -330,7 +330,8 @@ def apply_confirmations(
             end = c.end if c.end is not None else old.end
             new = _confirmed_stay(c, start, end, venues, projection, base=old)
         else:
-            assert c.start is not None and c.end is not None
+            assert c.start is not None  # validated above
+            assert c.end is not None
             new = _confirmed_stay(c, c.start, c.end, venues, projection, base=None)
         out = [piece for s in out for piece in _cut(s, new.start, new.end)]
         out.append(new)
