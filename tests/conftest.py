@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real public data sets live."""
+"""Shared test fixtures: where the real public data sets live; databases (dbfixtures.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+
+from dbfixtures import db_engine, db_url  # noqa: F401  (fixtures for every test directory)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ from epicity import __version__
 from epicity.city.cli import app as city_app
 from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
+from epicity.privacy.cli import audit_app, emergency_app
 from epicity.records.cli import ingest
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
 )
 app.add_typer(city_app, name="city")
 app.add_typer(ds4c_app, name="ds4c")
+app.add_typer(emergency_app, name="emergency")
+app.add_typer(audit_app, name="audit")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the operational database (applied with `epicity.db.migrate`)."""

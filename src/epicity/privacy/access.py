@@ -1,0 +1,273 @@
+"""The access layer: the only way to read personal location records.
+
+Tracing code never calls `LocationStore.connect` itself. It opens a reader for a stated
+purpose, which is allowed only while an emergency is in force and only for roles that may see
+personal data; every opened reader leaves exactly one ``location.read`` entry in the audit
+log (actor, role, purpose, case, emergency, the location tables the SQL referred to, the rows
+returned and the time taken), also when a query fails. Refused attempts are audited too
+(``location.denied``)::
+
+    access = LocationAccess(store, session_factory(engine), actor="kim", role="investigator")
+    with access.open("timeline of case 17 for contact tracing", case_id=17) as reader:
+        stays = reader.query("SELECT * FROM gps WHERE person_id = ? ORDER BY ts", [4711])
+
+Results carry the store's pseudonymous ``person_id`` values, never names or phone numbers:
+re-identification happens, when at all, in the operational database under its own rules.
+
+The reader runs exactly one SELECT per call over the store's views (gps, cell, card,
+entries, people, cases, towers, merchants, ...). Its DuckDB connection cannot read files
+outside the store, write files or change its settings. It is a gate for the project's own
+code, not a sandbox for SQL typed by end users.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
+from epicity.db import session_scope
+from epicity.privacy.errors import (
+    AccessDenied,
+    NoActiveEmergency,
+    PrivacyError,
+    PurposeRequired,
+    QueryRefused,
+)
+from epicity.privacy.models import ROLES
+from epicity.privacy.service import active_emergency, audit
+from epicity.records.store import LocationStore, sql_quote
+
+__all__ = [
+    "LOCATION_TABLES",
+    "MIN_PURPOSE_LENGTH",
+    "PERSONAL_DATA_ROLES",
+    "LocationAccess",
+    "LocationReader",
+]
+
+# Tables whose rows are personal data: reading them is what the audit log records.
+LOCATION_TABLES = ("gps", "cell", "card", "entries", "people", "cases")
+PERSONAL_DATA_ROLES = ("admin", "investigator", "health_officer", "system")
+MIN_PURPOSE_LENGTH = 10
+# Table functions a query may use: they generate rows and read nothing.
+_ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
+_MAX_LOGGED_STATEMENTS = 20
+_MAX_LOGGED_SQL = 500
+
+Params = Sequence[Any] | Mapping[str, Any] | None
+
+
+def check_purpose(purpose: str) -> str:
+    """The purpose, stripped; `PurposeRequired` unless it says something (10+ characters)."""
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise PurposeRequired("a purpose is required to read personal location data")
+    text = " ".join(purpose.split())
+    if len(text) < MIN_PURPOSE_LENGTH or not any(c.isalpha() for c in text):
+        raise PurposeRequired(
+            f"purpose {text!r} is too short: say why the data is needed "
+            f"(at least {MIN_PURPOSE_LENGTH} characters, e.g. 'contact tracing of case 17')"
+        )
+    return text
+
+
+def check_role(role: str) -> str:
+    """The role, when it may read personal location data; `AccessDenied` or `PrivacyError`."""
+    if role not in ROLES:
+        raise PrivacyError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if role not in PERSONAL_DATA_ROLES:
+        raise AccessDenied(f"role {role} may read aggregates only")
+    return role
+
+
+class LocationReader:
+    """Runs SELECT queries on the location store for one audited access (see `open`)."""
+
+    __slots__ = ("_con", "_rows", "_statements", "_tables")
+
+    def __init__(self, store: LocationStore) -> None:
+        con = store.connect()
+        try:
+            root = str(store.path.resolve()).rstrip("/") + "/"
+            con.execute(f"SET allowed_directories = [{sql_quote(root)}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
+        except BaseException:
+            con.close()
+            raise
+        self._con: duckdb.DuckDBPyConnection | None = con
+        self._rows = 0
+        self._tables: dict[str, None] = {}
+        self._statements: list[str] = []
+
+    @property
+    def rows_returned(self) -> int:
+        """Rows returned so far by all queries of this reader."""
+        return self._rows
+
+    @property
+    def tables(self) -> list[str]:
+        """Location tables the queries referred to, in order of first use."""
+        return list(self._tables)
+
+    def query(self, sql: str, params: Params = None) -> pa.Table:
+        """Run one SELECT (parameters as ``?``/``$1`` list or ``$name`` dict); an Arrow table."""
+        con = self._connection()
+        self._check(con, sql)
+        table: pa.Table = con.sql(sql, params=params).to_arrow_table()
+        self._rows += table.num_rows
+        return table
+
+    def query_numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray[Any, Any]]:
+        """`query`, as a dict of NumPy arrays by column name."""
+        table = self.query(sql, params)
+        return {name: table.column(name).to_numpy() for name in table.column_names}
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise PrivacyError("this location reader is closed; open a new one")
+        return self._con
+
+    def _check(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
+        """Refuse anything but one SELECT; note which location tables it refers to."""
+        if len(self._statements) < _MAX_LOGGED_STATEMENTS:
+            text = " ".join(sql.split())
+            self._statements.append(text[:_MAX_LOGGED_SQL])
+        rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+        parsed: dict[str, Any] = json.loads(rows[0][0]) if rows else {"error": True}
+        if parsed.get("error"):
+            raise QueryRefused(
+                f"the location reader runs one SELECT query only: {parsed.get('error_message')}"
+            )
+        statements: list[Any] = parsed.get("statements", [])
+        if len(statements) != 1:
+            raise QueryRefused(f"one statement per query, got {len(statements)}")
+        tables: set[str] = set()
+        functions: set[str] = set()
+        _walk(statements[0], tables, functions)
+        for name in LOCATION_TABLES:
+            if name in tables:
+                self._tables.setdefault(name, None)
+        refused = sorted(functions - _ALLOWED_TABLE_FUNCTIONS)
+        if refused:
+            raise QueryRefused(
+                f"table function {', '.join(refused)} is not allowed: read the store's tables"
+            )
+
+    def close(self) -> None:
+        """Close the DuckDB connection (further queries raise `PrivacyError`)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def _summary(self) -> dict[str, Any]:
+        return {"queries": len(self._statements), "sql": list(self._statements)}
+
+
+def _walk(node: Any, tables: set[str], functions: set[str]) -> None:
+    """Collect base-table and table-function names from DuckDB's JSON parse tree."""
+    if isinstance(node, dict):
+        kind = node.get("type")
+        if kind == "BASE_TABLE" and isinstance(node.get("table_name"), str):
+            tables.add(node["table_name"].lower())
+        elif kind == "TABLE_FUNCTION":
+            function = node.get("function") or {}
+            functions.add(str(function.get("function_name", "?")).lower())
+        for value in node.values():
+            _walk(value, tables, functions)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, tables, functions)
+
+
+class LocationAccess:
+    """The gate to a location store for one actor in one role."""
+
+    def __init__(
+        self,
+        store: LocationStore,
+        session_factory: Callable[[], Session],
+        *,
+        actor: str,
+        role: str,
+    ) -> None:
+        if not actor or not actor.strip():
+            raise PrivacyError("actor must not be empty")
+        if role not in ROLES:
+            raise PrivacyError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        self.store = store
+        self.actor = actor.strip()
+        self.role = role
+        self._sessions = session_factory
+
+    @contextlib.contextmanager
+    def open(self, purpose: str, case_id: int | None = None) -> Iterator[LocationReader]:
+        """A reader, if the role, the purpose and an emergency in force allow it.
+
+        Raises `AccessDenied`, `PurposeRequired` or `NoActiveEmergency` (each audited as
+        ``location.denied``) before any file is touched. On leaving the block, also on an
+        exception, writes one ``location.read`` audit entry.
+        """
+        try:
+            check_role(self.role)
+            text = check_purpose(purpose)
+            with self._sessions() as session:
+                emergency = active_emergency(session)
+                emergency_id = emergency.id if emergency is not None else None
+            if emergency_id is None:
+                raise NoActiveEmergency(
+                    "no emergency is in force: personal location data may be read only "
+                    "during a declared emergency (epicity emergency declare ...)"
+                )
+        except PrivacyError as exc:
+            self._audit_denied(purpose, case_id, exc)
+            raise
+        started = time.perf_counter()
+        reader = LocationReader(self.store)
+        failure: BaseException | None = None
+        try:
+            yield reader
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            reader.close()
+            detail = {
+                "seconds": round(time.perf_counter() - started, 6),
+                "store": str(self.store.path),
+                **reader._summary(),
+            }
+            if failure is not None:
+                detail["error"] = f"{type(failure).__name__}: {failure}"[:_MAX_LOGGED_SQL]
+            with session_scope(self._sessions) as session:
+                audit(
+                    session,
+                    actor=self.actor,
+                    role=self.role,
+                    action="location.read",
+                    purpose=text,
+                    case_id=case_id,
+                    emergency_id=emergency_id,
+                    tables=reader.tables,
+                    rows_returned=reader.rows_returned,
+                    detail=detail,
+                )
+
+    def _audit_denied(self, purpose: object, case_id: int | None, exc: PrivacyError) -> None:
+        with session_scope(self._sessions) as session:
+            audit(
+                session,
+                actor=self.actor,
+                role=self.role,
+                action="location.denied",
+                purpose=purpose if isinstance(purpose, str) and purpose.strip() else None,
+                case_id=case_id,
+                detail={"error": type(exc).__name__, "message": str(exc)},
+            )

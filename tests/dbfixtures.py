@@ -1,0 +1,64 @@
+"""Database fixtures: every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL: ``EPICITY_TEST_POSTGRES_URL`` (default the local server's ``test`` database as
+``postgres``). Each test gets its own schema, named ``t_<random>``; its URL sets
+``search_path`` to that schema through libpq's ``options``, so everything the test (or a CLI
+it runs) creates lands there, and the schema is dropped afterwards. Set
+``EPICITY_TEST_POSTGRES=skip`` to skip the PostgreSQL runs on a machine without a server;
+otherwise a missing server fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from epicity.db import make_engine
+
+POSTGRES_URL = os.environ.get(
+    "EPICITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _postgres_schema_url(schema: str) -> str:
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database (no tables), on each backend in turn."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db' / 'epicity.db'}"
+        return
+    if os.environ.get("EPICITY_TEST_POSTGRES") == "skip":
+        pytest.skip("PostgreSQL tests skipped: EPICITY_TEST_POSTGRES=skip")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = make_engine(POSTGRES_URL)
+    try:
+        with admin.begin() as con:
+            con.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield _postgres_schema_url(schema)
+        finally:
+            with admin.begin() as con:
+                con.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[sa.Engine]:
+    """An engine on the fresh database (disposed afterwards); not migrated."""
+    engine = make_engine(db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
