@@ -20,12 +20,16 @@ def venues(rows: Sequence[tuple[int, float, float, str, bool]]) -> Venues:
     x = np.array([r[1] for r in rows], dtype=float)
     y = np.array([r[2] for r in rows], dtype=float)
     lat, lon = PROJ.to_latlon(x, y)
-    return Venues(ids, x, y, lat, lon, np.array([r[3] for r in rows]), np.array([r[4] for r in rows]))
+    return Venues(
+        ids, x, y, lat, lon, np.array([r[3] for r in rows]), np.array([r[4] for r in rows])
+    )
 
 
 def towers(rows: Sequence[tuple[int, float, float, float]]) -> tuple[np.ndarray, ...]:
     """(tower_id, x, y, range_m) rows."""
-    return tuple(np.array([r[i] for r in rows], dtype=np.int64 if i == 0 else float) for i in range(4))
+    return tuple(
+        np.array([r[i] for r in rows], dtype=np.int64 if i == 0 else float) for i in range(4)
+    )
 
 
 def records(

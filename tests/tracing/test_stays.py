@@ -46,7 +46,9 @@ def test_gps_gaps_short_chains_and_people_split_stays() -> None:
     stays = gps_stays(person, t, x, x, np.full(6, 10.0), CFG)
     # 0-30 min (one stay), a 4.5 h silence splits, 300-320 (one), person 2 separately.
     assert stays.person.tolist() == [1, 1, 2]
-    short = gps_stays(person[:2], (T0 + arr(0, 5) * MIN).astype(np.int64), x[:2], x[:2], np.full(2, 10.0), CFG)
+    short = gps_stays(
+        person[:2], (T0 + arr(0, 5) * MIN).astype(np.int64), x[:2], x[:2], np.full(2, 10.0), CFG
+    )
     assert len(short) == 0
 
 

@@ -20,17 +20,17 @@ MINUTE = 60
 # a cafe order and a transit tap at the start. Medians from the synthetic city's routines,
 # which follow Seoul time-use surveys; used when no GPS stay gives the real bounds.
 DWELL: dict[str, tuple[int, int]] = {
-    "restaurant": (45 * MINUTE, 5 * MINUTE),
-    "cafe": (2 * MINUTE, 30 * MINUTE),
-    "store": (15 * MINUTE, 2 * MINUTE),
-    "market": (30 * MINUTE, 10 * MINUTE),
-    "club": (30 * MINUTE, 150 * MINUTE),
+    "restaurant": (50 * MINUTE, 5 * MINUTE),
+    "cafe": (2 * MINUTE, 40 * MINUTE),
+    "store": (30 * MINUTE, 2 * MINUTE),
+    "market": (45 * MINUTE, 5 * MINUTE),
+    "club": (40 * MINUTE, 180 * MINUTE),
     "karaoke": (10 * MINUTE, 80 * MINUTE),
-    "gym": (2 * MINUTE, 60 * MINUTE),
-    "church": (2 * MINUTE, 90 * MINUTE),
-    "hospital": (30 * MINUTE, 5 * MINUTE),
+    "gym": (2 * MINUTE, 70 * MINUTE),
+    "church": (2 * MINUTE, 100 * MINUTE),
+    "hospital": (40 * MINUTE, 5 * MINUTE),
     "subway_station": (1 * MINUTE, 2 * MINUTE),
-    "park": (20 * MINUTE, 20 * MINUTE),
+    "park": (30 * MINUTE, 30 * MINUTE),
 }
 DEFAULT_DWELL = (20 * MINUTE, 20 * MINUTE)
 
