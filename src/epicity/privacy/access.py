@@ -117,6 +117,21 @@ class LocationReader:
         """Location tables the queries referred to, in order of first use."""
         return list(self._tables)
 
+    def schema(self) -> dict[str, list[str]]:
+        """The stored tables and their columns: metadata only, no rows, not counted."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "ORDER BY table_name, ordinal_position"
+            )
+            .fetchall()
+        )
+        out: dict[str, list[str]] = {}
+        for table, column in rows:
+            out.setdefault(str(table), []).append(str(column))
+        return out
+
     def query(self, sql: str, params: Params = None) -> pa.Table:
         """Run one SELECT (parameters as ``?``/``$1`` list or ``$name`` dict); an Arrow table."""
         con = self._connection()

@@ -56,6 +56,8 @@ class RecordReader(Protocol):
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table: ...
 
+    def schema(self) -> dict[str, list[str]]: ...
+
 
 @dataclass(frozen=True)
 class CaseInfo:
@@ -222,11 +224,8 @@ def investigate(
     """Trace one confirmed case: timeline over its infectious window, contacts, area exposures."""
     config = config or TracingConfig()
     tz = ZoneInfo(timezone)
-    tables = set(
-        reader.query("SELECT view_name FROM duckdb_views() WHERE NOT internal")
-        .column(0)
-        .to_pylist()
-    )
+    schema = reader.schema()
+    tables = set(schema)
     if "cases" not in tables:
         raise TracingError("store: no cases loaded")
     case = _load_case(reader, case_id)
@@ -250,7 +249,7 @@ def investigate(
     ]
 
     visits, gps, cells = _candidates(reader, ref, case_id, timeline, w0, w1, tables, config)
-    household, home_xy = _household(reader, ref, case_id, tables)
+    household, home_xy = _household(reader, ref, case_id, schema)
     case_cells = cell_runs(own.cell_person, own.cell_t, own.cell_tower)
     keep = (case_cells.end > w0) & (case_cells.start < w1)
     case_cells = type(case_cells)(
@@ -378,13 +377,10 @@ def _candidates(
 
 
 def _household(
-    reader: RecordReader, ref: _Reference, case_id: int, tables: set[str]
+    reader: RecordReader, ref: _Reference, case_id: int, schema: dict[str, list[str]]
 ) -> tuple[list[int], tuple[float, float] | None]:
     """Household members from the resident registry, and the case's home position."""
-    if "people" not in tables:
-        return [], None
-    columns = set(reader.query("SELECT column_name FROM (DESCRIBE people)").column(0).to_pylist())
-    if not {"household_id", "home_lat", "home_lon"} <= columns:
+    if not {"household_id", "home_lat", "home_lon"} <= set(schema.get("people", [])):
         return [], None
     rows = reader.query(
         """SELECT p.person_id, c.home_lat, c.home_lon FROM people c JOIN people p
