@@ -6,21 +6,16 @@ on stderr and exits with 2; `emergency status` exits with 1 when no emergency is
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import getpass
-import os
-from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.db import database_url, make_engine, migrate, session_factory, session_scope, utcnow
-from epicity.privacy.errors import NoActiveEmergency, PrivacyError
+from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, parse_time
+from epicity.db import session_scope, utcnow
+from epicity.privacy.errors import NoActiveEmergency
 from epicity.privacy.models import Emergency
 from epicity.privacy.service import (
     DEFAULT_AREA,
@@ -42,59 +37,6 @@ emergency_app = typer.Typer(
 audit_app = typer.Typer(
     help="Read the audit log of accesses and declarations.", no_args_is_help=True
 )
-
-_DB = typer.Option(
-    None,
-    "--db",
-    help="Database URL (default: $EPICITY_DATABASE_URL or sqlite:///var/epicity.db).",
-    show_default=False,
-)
-_ACTOR = typer.Option(
-    None, "--actor", help="Who is acting (default: $USER, else 'cli').", show_default=False
-)
-
-
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return os.environ.get("USER") or getpass.getuser() or "cli"
-    except Exception:  # getuser raises when no user name can be found at all
-        return "cli"
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    return typer.Exit(code=code)
-
-
-@contextlib.contextmanager
-def _database(url: str | None) -> Iterator[sessionmaker[Session]]:
-    """A migrated database's session factory; errors become messages and exit codes."""
-    try:
-        engine = make_engine(database_url(url))
-    except Exception as exc:  # a malformed URL or an unknown driver
-        raise _fail(f"cannot use the database URL: {exc}") from None
-    shown = engine.url.render_as_string(hide_password=True)
-    try:
-        migrate(engine)
-        yield session_factory(engine)
-    except PrivacyError as exc:
-        raise _fail(str(exc)) from None
-    except SQLAlchemyError as exc:
-        raise _fail(f"database {shown}: {str(exc).splitlines()[0]}", code=1) from None
-    finally:
-        engine.dispose()
-
-
-def _parse_time(value: str, option: str) -> dt.datetime:
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise _fail(f"{option} {value!r} is not an ISO 8601 time") from None
-    if parsed.tzinfo is None:
-        raise _fail(f"{option} {value!r} has no offset; write e.g. {value.strip()}+09:00")
-    return parsed
 
 
 def _show(at: dt.datetime | None) -> str:
@@ -123,14 +65,14 @@ def declare(
         None, "--until", help="Planned end, ISO 8601 with offset (default: until ended)."
     ),
     reason: str = typer.Option("", "--reason", help="Legal basis or reason."),
-    actor: str | None = _ACTOR,
-    db: str | None = _DB,
+    actor: str | None = ACTOR_OPTION,
+    db: str | None = DB_OPTION,
 ) -> None:
     """Declare an emergency from now on: location data may be read for stated purposes."""
-    ends_at = _parse_time(until, "--until") if until is not None else None
-    with _database(db) as sessions, session_scope(sessions) as session:
+    ends_at = parse_time(until, "--until") if until is not None else None
+    with database(db) as sessions, session_scope(sessions) as session:
         emergency = declare_emergency(
-            session, name=name, area=area, actor=_actor(actor), ends_at=ends_at, reason=reason
+            session, name=name, area=area, actor=actor_name(actor), ends_at=ends_at, reason=reason
         )
         typer.echo(f"declared {_describe(emergency)}")
 
@@ -140,25 +82,25 @@ def end(
     name: str | None = typer.Argument(
         None, help="Name of the emergency to end (default: the one in force)."
     ),
-    actor: str | None = _ACTOR,
-    db: str | None = _DB,
+    actor: str | None = ACTOR_OPTION,
+    db: str | None = DB_OPTION,
 ) -> None:
     """End an emergency now: no more reading of location data under it."""
-    with _database(db) as sessions, session_scope(sessions) as session:
+    with database(db) as sessions, session_scope(sessions) as session:
         if name is None:
             current = active_emergency(session)
             if current is None:
                 raise NoActiveEmergency("no emergency is in force, nothing to end")
-            emergency = end_emergency(session, emergency_id=current.id, actor=_actor(actor))
+            emergency = end_emergency(session, emergency_id=current.id, actor=actor_name(actor))
         else:
-            emergency = end_emergency(session, name=name, actor=_actor(actor))
+            emergency = end_emergency(session, name=name, actor=actor_name(actor))
         typer.echo(f"ended {_describe(emergency)}")
 
 
 @emergency_app.command("status")
-def status(db: str | None = _DB) -> None:
+def status(db: str | None = DB_OPTION) -> None:
     """Show the emergency in force; exit 1 when there is none."""
-    with _database(db) as sessions, sessions() as session:
+    with database(db) as sessions, sessions() as session:
         emergency = active_emergency(session)
         if emergency is None:
             typer.echo(f"no active emergency (at {_show(utcnow())})")
@@ -172,10 +114,10 @@ def show(
     limit: int | None = typer.Option(
         50, "--limit", min=1, help="Show the most recent N entries (oldest first)."
     ),
-    db: str | None = _DB,
+    db: str | None = DB_OPTION,
 ) -> None:
     """Print audit entries as a table, oldest first."""
-    with _database(db) as sessions, sessions() as session:
+    with database(db) as sessions, sessions() as session:
         entries = audit_entries(session, case_id=case, limit=limit)
         table = Table(title="audit log" + (f" of case {case}" if case is not None else ""))
         table.caption = f"times in {DISPLAY_ZONE.key}"

@@ -1,0 +1,75 @@
+"""Pieces every command shares: the database option, the acting user, errors and times."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import getpass
+import os
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from epicity.db import database_url, make_engine, migrate, session_factory
+from epicity.privacy.errors import PrivacyError
+
+__all__ = ["ACTOR_OPTION", "DB_OPTION", "actor_name", "database", "fail", "parse_time"]
+
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    help="Database URL (default: $EPICITY_DATABASE_URL or sqlite:///var/epicity.db).",
+    show_default=False,
+)
+ACTOR_OPTION = typer.Option(
+    None, "--actor", help="Who is acting (default: $USER, else 'cli').", show_default=False
+)
+
+
+def actor_name(actor: str | None) -> str:
+    """The given actor, else the login name, else 'cli'."""
+    if actor:
+        return actor
+    try:
+        return os.environ.get("USER") or getpass.getuser() or "cli"
+    except Exception:  # getuser raises when no user name can be found at all
+        return "cli"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: message` on stderr; return the Exit to raise."""
+    Console(stderr=True).print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code=code)
+
+
+@contextlib.contextmanager
+def database(url: str | None) -> Iterator[sessionmaker[Session]]:
+    """A migrated database's session factory; errors become messages and exit codes."""
+    try:
+        engine = make_engine(database_url(url))
+    except Exception as exc:  # a malformed URL or an unknown driver
+        raise fail(f"cannot use the database URL: {exc}") from None
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        migrate(engine)
+        yield session_factory(engine)
+    except PrivacyError as exc:
+        raise fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        raise fail(f"database {shown}: {str(exc).splitlines()[0]}", code=1) from None
+    finally:
+        engine.dispose()
+
+
+def parse_time(value: str, option: str) -> dt.datetime:
+    """An ISO 8601 time with an offset, or a clear error naming the option."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise fail(f"{option} {value!r} is not an ISO 8601 time") from None
+    if parsed.tzinfo is None:
+        raise fail(f"{option} {value!r} has no offset; write e.g. {value.strip()}+09:00")
+    return parsed
