@@ -65,6 +65,9 @@ _KIND_WORDS = {
     Kind.TIME_OF_DAY: "a time of day HH:MM",
 }
 _ROW_GROUP_SIZE = 122_880
+# DuckDB spills to the staging directory beyond this; one day of a city of a million people
+# sorts within it.
+MEMORY_LIMIT = "4GB"
 
 
 class IngestError(Exception):
@@ -658,41 +661,18 @@ def _write_records(
     if not changed:
         return _TableResult(existing, [], 0)
 
-    # Stage: incoming rows of changed days plus the stored rows of those days, sorted by
-    # (day, key, stored-first, file order); duplicates by key are then adjacent.
-    all_days = set(src.day_counts)
-    incoming_rn = "__rn"
+    # Each changed day is written on its own, so memory is bounded by one day, not the load.
+    # A CSV is parsed once into a Parquet copy first; a Parquet input grouped by day (as the
+    # generator writes it) is then read only where its row groups hold that day.
     incoming = src.typed_relation(numbered=True)
-    where = ""
-    if changed != all_days:
-        days_sql = ", ".join(f"DATE '{d.isoformat()}'" for d in sorted(changed))
-        where = f" WHERE CAST({ts} AS DATE) IN ({days_sql})"
-    parts = [
-        f"SELECT {cols}, CAST({ts} AS DATE) AS __day, 1 AS __prio, {incoming_rn} AS __rn "
-        f"FROM {incoming}{where}"
-    ]
-    replaced = [f for d in sorted(changed) for f in by_day.get(d, [])]
-    if replaced:
-        paths = sql_string_list([str(store.path / f.path) for f in replaced])
-        parts.append(
-            f"SELECT {cols}, CAST({ts} AS DATE) AS __day, 0 AS __prio, file_row_number AS __rn "
-            f"FROM read_parquet({paths}, hive_partitioning = false, file_row_number = true)"
+    if src.fmt == "csv":
+        copy = staging / f"__incoming-{table.name}.parquet"
+        con.execute(
+            f"COPY (SELECT {cols}, __rn FROM {incoming}) TO {sql_quote(str(copy))} "
+            f"(FORMAT parquet, COMPRESSION zstd)"
         )
-    # Input already in key order and nothing stored to merge: file order within a day is the
-    # key order, and there is nothing to dedupe.
-    fast = src.ordered and not replaced
-    order = ", ".join(["__day", "__rn"] if fast else ["__day", *key_cols, "__prio", "__rn"])
-    if progress:
-        progress(f"sorting {table.name}", 0, 1)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __stage AS SELECT * FROM ({' UNION ALL '.join(parts)}) "
-        f"ORDER BY {order}"
-    )
-    if progress:
-        progress(f"sorting {table.name}", 1, 1)
-
-    lags = ", ".join(f"lag({k}) OVER () AS __p{i}" for i, k in enumerate(key_cols))
-    same = " AND ".join(f"{k} = __p{i}" for i, k in enumerate(key_cols))
+        incoming = f"read_parquet({sql_quote(str(copy))})"
+    keys = ", ".join(key_cols)
     new_files: list[StoredFile] = [f for f in existing if f.day not in changed]
     staged: list[tuple[Path, Path]] = []
     added = 0
@@ -700,29 +680,43 @@ def _write_records(
     for n, day in enumerate(days):
         if progress:
             progress(f"writing {table.name}", n, len(days))
+        next_day = day + dt.timedelta(days=1)
+        in_day = (
+            f"{ts} >= TIMESTAMPTZ '{day.isoformat()} 00:00:00+00' "
+            f"AND {ts} < TIMESTAMPTZ '{next_day.isoformat()} 00:00:00+00'"
+        )
+        replaced = by_day.get(day, [])
+        if src.ordered and not replaced:
+            # Already in key order and free of duplicates: stream it in file order.
+            query = f"SELECT {cols} FROM {incoming} WHERE {in_day}"
+        else:
+            parts = [f"SELECT {cols}, 1 AS __prio, __rn FROM {incoming} WHERE {in_day}"]
+            if replaced:
+                paths = sql_string_list([str(store.path / f.path) for f in replaced])
+                parts.append(
+                    f"SELECT {cols}, 0 AS __prio, file_row_number AS __rn FROM "
+                    f"read_parquet({paths}, hive_partitioning = false, file_row_number = true)"
+                )
+            # Keep the first row of each key: the stored one, then the first in file order.
+            query = (
+                f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) "
+                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY __prio, __rn) = 1 "
+                f"ORDER BY {keys}"
+            )
         name = f"part-{uuid.uuid4()}.parquet"
         rel = f"{table.name}/day={day.isoformat()}/{name}"
         out = staging / rel
         out.parent.mkdir(parents=True, exist_ok=True)
-        day_sql = f"DATE '{day.isoformat()}'"
-        if fast:
-            query = f"SELECT {cols} FROM __stage WHERE __day = {day_sql}"
-        else:  # keep the first row of each key: stored rows, then file order
-            query = (
-                f"SELECT {cols} FROM (SELECT {cols}, {lags} FROM __stage "
-                f"WHERE __day = {day_sql}) WHERE __p0 IS NULL OR NOT ({same})"
-            )
         res = con.execute(
             f"COPY ({query}) TO {sql_quote(str(out))} "
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
         ).fetchone()
         written = int(res[0]) if res else 0
-        added += written - sum(f.rows for f in by_day.get(day, []))
+        added += written - sum(f.rows for f in replaced)
         new_files.append(StoredFile(rel, written, day))
         staged.append((out, store.path / rel))
     if progress:
         progress(f"writing {table.name}", len(days), len(days))
-    con.execute("DROP TABLE __stage")
     new_files.sort(key=lambda f: (f.day or dt.date.min, f.path))
     return _TableResult(new_files, staged, added)
 
@@ -765,6 +759,7 @@ def ingest_directory(
             con = connect_duckdb(
                 threads=_threads(),
                 preserve_insertion_order=True,
+                memory_limit=MEMORY_LIMIT,
                 temp_directory=str(staging / "duckdb-tmp"),
             )
             try:
