@@ -10,6 +10,7 @@ from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
 from epicity.privacy.cli import audit_app, emergency_app
 from epicity.records.cli import ingest
+from epicity.tracing.cli import app as trace_app
 
 app = typer.Typer(
     name="epicity",
@@ -22,6 +23,7 @@ app.add_typer(city_app, name="city")
 app.add_typer(ds4c_app, name="ds4c")
 app.add_typer(emergency_app, name="emergency")
 app.add_typer(audit_app, name="audit")
+app.add_typer(trace_app, name="trace")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 

@@ -1,12 +1,14 @@
 """`epicity demo`: the quickstart's main job on the embedded default.
 
-Generates a synthetic city, loads its records into the location store, and prints what the
-store holds. Later issues extend this same command (investigation, console).
+Generates a synthetic city with an outbreak, loads its records into the location store, prints
+what the store holds, then declares an emergency in the demo's own database and traces every
+confirmed case through the audited access layer (timelines, contacts, warnings in the outbox).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
@@ -14,11 +16,18 @@ from rich.table import Table
 
 from epicity.city.cli import render_generation, run_generation
 from epicity.city.generate import CityConfig
+from epicity.db import make_engine, migrate, session_factory
+from epicity.privacy.access import LocationAccess
+from epicity.privacy.service import active_emergency, declare_emergency
 from epicity.records.cli import render_ingest, run_ingest
 from epicity.records.store import LocationStore
 from epicity.records.summary import StoreSummary, summarize_store
+from epicity.tracing.cli import render_results, trace_cases, write_outputs
+from epicity.tracing.config import TracingConfig
 
 __all__ = ["demo", "render_summary"]
+
+DEMO_PURPOSE = "demo: trace every confirmed case of the synthetic city"
 
 
 def _table(title: str, columns: list[str], rows: list[tuple[str, ...]]) -> Table:
@@ -83,9 +92,46 @@ def demo(
     console.print(render_generation(generation))
     report = run_ingest(city_dir, store_dir)
     console.print(render_ingest(report))
-    for table in render_summary(summarize_store(LocationStore(store_dir))):
+    store = LocationStore(store_dir)
+    for table in render_summary(summarize_store(store)):
         console.print(table)
+
+    # Investigation: the demo declares its own emergency in its own database.
+    engine = make_engine(f"sqlite:///{(workdir / 'epicity.db').resolve()}")
+    try:
+        migrate(engine)
+        sessions = session_factory(engine)
+        with sessions() as session:
+            if active_emergency(session) is None:
+                declare_emergency(session, name="Demo outbreak", area="Seoul", actor="demo")
+                session.commit()
+        access = LocationAccess(store, sessions, actor="demo", role="investigator")
+        with access.open(DEMO_PURPOSE) as reader:
+            case_ids = [
+                int(p)
+                for p in reader.query(
+                    "SELECT person_id FROM cases ORDER BY confirmed_date, person_id"
+                )
+                .column(0)
+                .to_pylist()
+            ]
+        results = trace_cases(
+            access,
+            sessions,
+            case_ids,
+            purpose=DEMO_PURPOSE,
+            config=TracingConfig(),
+            timezone="Asia/Seoul",
+        )
+    finally:
+        engine.dispose()
+    tz = ZoneInfo("Asia/Seoul")
+    for r in results:
+        write_outputs(r, workdir / "trace" / f"case-{r.investigation.case.person_id}", tz)
+    console.print(render_results(results))
     console.print(
-        f"\nCity files: {city_dir} (ground truth in {city_dir / 'truth'}); store: {store_dir}.\n"
-        f"Run it again and the load is a no-op: ingest is idempotent."
+        f"\nCity files: {city_dir} (ground truth in {city_dir / 'truth'}); store: {store_dir};\n"
+        f"traces: {workdir / 'trace'}; "
+        f"database (emergency, audit log, outbox): {workdir / 'epicity.db'}.\n"
+        f"Run it again and nothing doubles: ingest and the outbox are idempotent."
     )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-import epicity.privacy.models  # noqa: F401  (registers the privacy tables)
 from epicity.db import Base, database_url, make_engine
+from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
+from epicity.tracing import models as tracing_models  # noqa: F401  (registers its tables)
 
 config = context.config
 target_metadata = Base.metadata

@@ -29,6 +29,7 @@ from epicity.tracing.timeline import (
     apply_confirmations,
     build_timeline,
 )
+from epicity.tracing.warnings import TowerInfo, VenueInfo
 
 __all__ = [
     "CaseInfo",
@@ -37,6 +38,7 @@ __all__ = [
     "TracingError",
     "infectious_window",
     "investigate",
+    "warning_context",
 ]
 
 # A candidate contact's stay can lie this far from the case's place and still have a fix in the
@@ -395,3 +397,53 @@ def _household(
         hx, hy = ref.projection.to_xy(rows[0]["home_lat"], rows[0]["home_lon"])
         home = (float(hx), float(hy))
     return [int(r["person_id"]) for r in rows if r["person_id"] != case_id], home
+
+
+def warning_context(
+    reader: RecordReader, inv: Investigation
+) -> tuple[dict[int, VenueInfo], dict[int, TowerInfo]]:
+    """What the warnings need to name places: the case's venues (name, district, whether they
+    keep a visitor log) and its towers' districts and nearest station. No personal data."""
+    schema = reader.schema()
+    place_ids = sorted({s.place_id for s in inv.timeline if s.place_id is not None})
+    venues: dict[int, VenueInfo] = {}
+    if place_ids and "merchants" in schema:
+        ids = ",".join(str(p) for p in place_ids)
+        district = "district" if "district" in schema["merchants"] else "NULL"
+        logged = (
+            "EXISTS (SELECT 1 FROM entries e WHERE e.merchant_id = m.merchant_id)"
+            if "entries" in schema
+            else "false"
+        )
+        rows = reader.query(
+            f"""SELECT m.merchant_id, m.name, m.category, {district} AS district, m.indoor,
+                       {logged} AS keeps_log
+                FROM merchants m WHERE m.merchant_id IN ({ids})"""
+        ).to_pylist()
+        for r in rows:
+            venues[int(r["merchant_id"])] = VenueInfo(
+                name=r["name"],
+                category=r["category"],
+                district=r["district"] or "",
+                indoor=bool(r["indoor"]),
+                keeps_visitor_log=bool(r["keeps_log"]),
+            )
+    towers: dict[int, TowerInfo] = {}
+    tower_ids = sorted({a.tower_id for a in inv.area})
+    if tower_ids and "merchants" in schema and "towers" in schema:
+        ids = ",".join(str(t) for t in tower_ids)
+        district = "m.district" if "district" in schema["merchants"] else "NULL"
+        # The nearest subway station names the area, as Korea's emergency alerts do.
+        d2 = "(m.lat - t.lat) ^ 2 + (m.lon - t.lon) ^ 2"
+        rows = reader.query(
+            f"""SELECT t.tower_id, arg_min(m.name, {d2}) AS landmark,
+                       arg_min({district}, {d2}) AS district
+                FROM towers t, merchants m
+                WHERE t.tower_id IN ({ids}) AND m.category = 'subway_station'
+                GROUP BY t.tower_id"""
+        ).to_pylist()
+        for r in rows:
+            towers[int(r["tower_id"])] = TowerInfo(
+                district=r["district"] or "", landmark=r["landmark"] or ""
+            )
+    return venues, towers

@@ -1,0 +1,328 @@
+"""`epicity trace`: investigate confirmed cases; `epicity trace confirm`: record a confirmation.
+
+Reads location records only through the privacy access layer (an emergency must be in force and
+a purpose given); writes each case's timeline.csv, contacts.csv and warnings.json, and queues the
+warnings in the outbox.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail, parse_time
+from epicity.privacy.access import LocationAccess
+from epicity.privacy.errors import PrivacyError
+from epicity.records.store import LocationStore
+from epicity.tracing.config import TracingConfig
+from epicity.tracing.outbox import add_confirmation, confirmations_for, enqueue
+from epicity.tracing.service import Investigation, TracingError, investigate, warning_context
+from epicity.tracing.timeline import Confirmation
+from epicity.tracing.warnings import Warnings, build_warnings
+
+__all__ = ["TraceResult", "app", "trace_cases", "write_outputs"]
+
+app = typer.Typer(
+    help="Investigate confirmed cases: timeline, contacts, warnings.",
+    invoke_without_command=True,
+)
+
+
+@dataclass
+class TraceResult:
+    """One traced case and what it produced."""
+
+    investigation: Investigation
+    warnings: Warnings
+    queued: int
+    seconds: float
+
+
+def _local(epoch: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, tz).isoformat()
+
+
+def write_outputs(result: TraceResult, out: Path, tz: ZoneInfo) -> None:
+    """timeline.csv, contacts.csv and warnings.json of one case into `out`."""
+    inv = result.investigation
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "timeline.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "stay_id",
+                "kind",
+                "place_id",
+                "name",
+                "category",
+                "lat",
+                "lon",
+                "radius_m",
+                "start",
+                "end",
+                "minutes",
+                "sources",
+                "confidence",
+                "note",
+            ]
+        )
+        for s in inv.timeline:
+            w.writerow(
+                [
+                    s.stay_id,
+                    s.kind,
+                    s.place_id if s.place_id is not None else "",
+                    inv.venue_names.get(s.place_id, "") if s.place_id is not None else "",
+                    s.category or "",
+                    f"{s.lat:.6f}",
+                    f"{s.lon:.6f}",
+                    f"{s.radius_m:.0f}",
+                    _local(s.start, tz),
+                    _local(s.end, tz),
+                    f"{s.minutes:.0f}",
+                    "+".join(s.sources),
+                    f"{s.confidence:.2f}",
+                    s.note,
+                ]
+            )
+    with (out / "contacts.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(
+            [
+                "contact_id",
+                "tier",
+                "place_id",
+                "first_contact",
+                "last_contact",
+                "overlap_minutes",
+                "min_distance_m",
+                "risk_score",
+                "sources",
+            ]
+        )
+        for c in inv.contacts:
+            w.writerow(
+                [
+                    c.contact_id,
+                    c.tier,
+                    c.place_id if c.place_id is not None else "",
+                    _local(c.first_contact, tz),
+                    _local(c.last_contact, tz),
+                    f"{c.overlap_minutes:.0f}",
+                    f"{c.min_distance_m:.1f}" if c.min_distance_m is not None else "",
+                    f"{c.risk_score:.4f}",
+                    "+".join(c.sources),
+                ]
+            )
+    (out / "warnings.json").write_text(
+        json.dumps(result.warnings.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+
+
+def trace_cases(
+    access: LocationAccess,
+    sessions: object,
+    case_ids: list[int],
+    *,
+    purpose: str,
+    config: TracingConfig,
+    timezone: str,
+    progress: Progress | None = None,
+) -> list[TraceResult]:
+    """Trace each case through its own audited reader; queue its warnings in the outbox."""
+    results = []
+    task = progress.add_task("tracing cases", total=len(case_ids)) if progress else None
+    for case_id in case_ids:
+        started = time.perf_counter()
+        with sessions() as session:  # type: ignore[operator]
+            confirmations = confirmations_for(session, case_id=case_id)
+        with access.open(purpose, case_id=case_id) as reader:
+            inv = investigate(
+                reader, case_id, config=config, timezone=timezone, confirmations=confirmations
+            )
+            venues, towers = warning_context(reader, inv)
+        warnings = build_warnings(inv, venues, timezone=timezone, towers=towers)
+        with sessions() as session:  # type: ignore[operator]
+            queued = enqueue(session, case_id=case_id, warnings=warnings).total_inserted
+            session.commit()
+        results.append(TraceResult(inv, warnings, queued, time.perf_counter() - started))
+        if progress is not None and task is not None:
+            progress.advance(task)
+    return results
+
+
+def render_results(results: list[TraceResult]) -> Table:
+    """One row per traced case: stays, contacts by tier, warnings."""
+    table = Table(title="Traced cases")
+    for column in (
+        "case",
+        "confirmed",
+        "stays",
+        "close",
+        "casual",
+        "area (people)",
+        "orders",
+        "advice",
+        "area alerts",
+        "notices",
+        "queued",
+        "seconds",
+    ):
+        table.add_column(column, justify="left" if column in ("case", "confirmed") else "right")
+    for r in results:
+        inv, w = r.investigation, r.warnings
+        tiers = [c.tier for c in inv.contacts]
+        table.add_row(
+            str(inv.case.person_id),
+            inv.case.confirmed_date.isoformat(),
+            str(len(inv.timeline)),
+            str(tiers.count("close")),
+            str(tiers.count("casual")),
+            str(sum(a.people for a in inv.area)),
+            str(len(w.orders)),
+            str(len(w.advice)),
+            str(len(w.area_alerts)),
+            str(len(w.notices)),
+            str(r.queued),
+            f"{r.seconds:.2f}",
+        )
+    return table
+
+
+def _cases_confirmed_on(access: LocationAccess, purpose: str, day: date | None) -> list[int]:
+    with access.open(purpose) as reader:
+        if day is None:
+            latest = (
+                reader.query("SELECT max(confirmed_date) AS d FROM cases").column(0).to_pylist()[0]
+            )
+            if latest is None:
+                return []
+            day = latest
+        rows = reader.query(
+            "SELECT person_id FROM cases WHERE confirmed_date = ? ORDER BY person_id", [day]
+        )
+    return [int(p) for p in rows.column(0).to_pylist()]
+
+
+@app.callback()
+def trace(
+    ctx: typer.Context,
+    store: Path = typer.Option(Path("var/store"), "--store", help="Location store directory."),
+    case: list[int] = typer.Option([], "--case", help="Case person_id (repeatable)."),
+    all_new: bool = typer.Option(False, "--all-new", help="Trace every case confirmed on --date."),
+    on: str | None = typer.Option(
+        None, "--date", help="With --all-new: the confirmation date (default: the latest)."
+    ),
+    purpose: str = typer.Option(
+        "", "--purpose", help="Why the data is read (recorded in the audit log)."
+    ),
+    out: Path = typer.Option(Path("var/trace"), "--out", help="Output directory."),
+    db: str | None = DB_OPTION,
+    actor: str | None = ACTOR_OPTION,
+    role: str = typer.Option("investigator", "--role", help="Role of the actor."),
+    timezone: str = typer.Option("Asia/Seoul", "--timezone", help="The city's time zone."),
+) -> None:
+    """Trace confirmed cases: timeline.csv, contacts.csv and warnings.json per case."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not case and not all_new:
+        raise fail("give --case ID (repeatable) or --all-new")
+    if case and all_new:
+        raise fail("give either --case or --all-new, not both")
+    if not (store / "manifest.json").is_file():
+        raise fail(f"--store {store}: no location store there (run epicity ingest first)")
+    try:
+        tz = ZoneInfo(timezone)
+    except Exception:
+        raise fail(f"--timezone {timezone!r}: unknown time zone") from None
+    day = None
+    if on is not None:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            raise fail(f"--date {on!r}: expected YYYY-MM-DD") from None
+    console = Console()
+    with database(db) as sessions:
+        access = LocationAccess(LocationStore(store), sessions, actor=actor_name(actor), role=role)
+        try:
+            case_ids = (
+                list(dict.fromkeys(case)) if case else _cases_confirmed_on(access, purpose, day)
+            )
+            if not case_ids:
+                raise fail("no confirmed cases on that date", code=1)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            ) as bar:
+                results = trace_cases(
+                    access,
+                    sessions,
+                    case_ids,
+                    purpose=purpose,
+                    config=TracingConfig(),
+                    timezone=timezone,
+                    progress=bar,
+                )
+        except (PrivacyError, TracingError) as exc:
+            raise fail(str(exc)) from None
+    for r in results:
+        write_outputs(
+            r, out if len(results) == 1 else out / f"case-{r.investigation.case.person_id}", tz
+        )
+    console.print(render_results(results))
+    console.print(f"outputs in {out}")
+
+
+@app.command("confirm")
+def confirm(
+    case: int = typer.Option(..., "--case", help="Case person_id."),
+    action: str = typer.Option(..., "--action", help="add, correct or remove."),
+    method: str = typer.Option(..., "--method", help="cctv or interview."),
+    reason: str = typer.Option(..., "--reason", help="What was seen or said."),
+    stay_id: str | None = typer.Option(None, "--stay-id", help="The stay to correct or remove."),
+    start: str | None = typer.Option(None, "--start", help="ISO 8601 time with offset."),
+    end: str | None = typer.Option(None, "--end", help="ISO 8601 time with offset."),
+    place_id: int | None = typer.Option(None, "--place-id", help="Venue (merchant) id."),
+    lat: float | None = typer.Option(None, "--lat", min=-90, max=90),
+    lon: float | None = typer.Option(None, "--lon", min=-180, max=180),
+    db: str | None = DB_OPTION,
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Record an investigator's confirmation (CCTV review or interview) for a case's timeline."""
+    if action not in ("add", "correct", "remove"):
+        raise fail(f"--action {action!r}: expected add, correct or remove")
+    if method not in ("cctv", "interview"):
+        raise fail(f"--method {method!r}: expected cctv or interview")
+    confirmation = Confirmation(
+        action=action,  # type: ignore[arg-type]  # checked above
+        method=method,  # type: ignore[arg-type]
+        by=actor_name(actor),
+        reason=reason,
+        stay_id=stay_id,
+        start=int(parse_time(start, "--start").timestamp()) if start else None,
+        end=int(parse_time(end, "--end").timestamp()) if end else None,
+        place_id=place_id,
+        lat=lat,
+        lon=lon,
+    )
+    with database(db) as sessions, sessions() as session:
+        try:
+            row = add_confirmation(session, case_id=case, confirmation=confirmation)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        session.commit()
+        Console().print(f"confirmation {row.id} recorded for case {case}: {action} ({method})")

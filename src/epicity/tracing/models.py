@@ -1,0 +1,128 @@
+"""Tables of the tracing domain: the warnings outbox and investigators' confirmations.
+
+The schema is created and changed only by the migrations in ``epicity/migrations/versions``
+(``0002_tracing``); these classes must match them (a test compares the two).
+
+- ``outbox``: one row per warning to deliver (isolation order, testing advice, area alert,
+  public notice). ``case_id`` (the case's pseudonymous person id) is kept for internal tracking
+  only and never appears in ``payload``. ``dedupe_key`` (unique) is a hash of kind, recipient,
+  case and window, so tracing the same case again inserts nothing new. ``channel`` and the
+  delivery fields are filled by the delivery worker.
+- ``confirmations``: investigators' findings (CCTV review, interview) that add, correct or
+  remove a stay of a case's timeline; replayed in creation order on every re-trace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from epicity.db import Base
+
+__all__ = [
+    "CONFIRMATION_ACTIONS",
+    "CONFIRMATION_METHODS",
+    "OUTBOX_KINDS",
+    "OUTBOX_STATUSES",
+    "ConfirmationRow",
+    "OutboxMessage",
+]
+
+OUTBOX_KINDS = ("isolation_order", "test_advice", "area_alert", "public_notice")
+OUTBOX_STATUSES = ("pending", "sent", "failed", "cancelled")
+CONFIRMATION_ACTIONS = ("add", "correct", "remove")
+CONFIRMATION_METHODS = ("cctv", "interview")
+
+RECIPIENT_MAX = 100
+ACTOR_MAX = 100
+STAY_ID_MAX = 100
+
+# BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+_Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class OutboxMessage(Base):
+    """One warning waiting for (or done with) delivery."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", OUTBOX_KINDS), name="kind"),
+        CheckConstraint(_one_of("status", OUTBOX_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        Index("ix_outbox_status_not_before", "status", "not_before"),
+        Index("ix_outbox_case_id", "case_id"),
+        Index("ix_outbox_recipient", "recipient"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[int] = mapped_column(BigInteger)
+    recipient: Mapped[str] = mapped_column(String(RECIPIENT_MAX))
+    channel: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    payload: Mapped[dict[str, Any]] = mapped_column(_Json)
+    dedupe_key: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    not_before: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return (
+            f"OutboxMessage(id={self.id!r}, kind={self.kind!r}, recipient={self.recipient!r}, "
+            f"status={self.status!r})"
+        )
+
+
+class ConfirmationRow(Base):
+    """An investigator's confirmation of a case's timeline, as stored."""
+
+    __tablename__ = "confirmations"
+    __table_args__ = (
+        CheckConstraint(_one_of("action", CONFIRMATION_ACTIONS), name="action"),
+        CheckConstraint(_one_of("method", CONFIRMATION_METHODS), name="method"),
+        CheckConstraint(
+            "starts_at IS NULL OR ends_at IS NULL OR ends_at > starts_at",
+            name="ends_after_start",
+        ),
+        Index("ix_confirmations_case_id", "case_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16))
+    stay_id: Mapped[str | None] = mapped_column(String(STAY_ID_MAX))
+    starts_at: Mapped[dt.datetime | None]
+    ends_at: Mapped[dt.datetime | None]
+    place_id: Mapped[int | None] = mapped_column(BigInteger)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    made_by: Mapped[str] = mapped_column(String(ACTOR_MAX))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
+
+    def __repr__(self) -> str:
+        return (
+            f"ConfirmationRow(id={self.id!r}, case_id={self.case_id!r}, "
+            f"action={self.action!r}, method={self.method!r})"
+        )
