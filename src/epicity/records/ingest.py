@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from epicity.records.schema import ALL_TABLES, Column, Kind, Table
 from epicity.records.store import (
@@ -428,15 +431,6 @@ def _validate(con: duckdb.DuckDBPyConnection, src: _Source) -> None:
     table = src.table
     inner = f"(SELECT {src.projection(with_raw=True)} FROM {src.relation()}) s"
     counts = [f"count(*) FILTER (WHERE {c.sql})" for c in src.checks]
-    if table.partitioned:
-        # Is every row's key greater than the previous row's (a streaming window, file order)?
-        keys = [f'"{k}"' for k in table.key]
-        lags = ", ".join(f"lag({k}) OVER () AS __l{i}" for i, k in enumerate(keys))
-        prev = ", ".join(f"__l{i}" for i in range(len(keys)))
-        inner = f"(SELECT *, {lags} FROM {inner}) s2"
-        counts.append(
-            f"count(*) FILTER (WHERE __l0 IS NOT NULL AND NOT (({', '.join(keys)}) > ({prev})))"
-        )
     select = ", ".join(["count(*)", *counts])
     try:
         if table.time_column is not None:
@@ -458,13 +452,42 @@ def _validate(con: duckdb.DuckDBPyConnection, src: _Source) -> None:
         src.rows += int(r[offset])
         if offset and r[0] is not None:
             src.day_counts[r[0]] = int(r[1])
-    if table.partitioned:
-        src.ordered = sum(int(r[-1]) for r in rows) == 0
     failing = [c for c, n in zip(src.checks, totals, strict=True) if n > 0]
     if failing:
         _locate(con, src, failing)
     if not table.partitioned:
         _check_conflicting_keys(con, src)
+    elif src.fmt == "parquet":
+        src.ordered = _strictly_increasing(src.path, table.key)
+
+
+def _strictly_increasing(path: Path, key: Sequence[str]) -> bool:
+    """Whether the rows of a Parquet file come in strictly increasing key order (so they are
+    sorted and free of duplicate keys and the write can stream them). Reads only the key
+    columns, batch by batch; a whole-file window in SQL would hold the file in memory."""
+    previous: list[Any] | None = None
+    for batch in pq.ParquetFile(path).iter_batches(columns=list(key), batch_size=1 << 20):
+        columns = [_sortable(batch.column(i)) for i in range(len(key))]
+        if previous is not None:
+            columns = [np.concatenate([[p], c]) for p, c in zip(previous, columns, strict=True)]
+        greater = np.zeros(len(columns[0]) - 1, dtype=bool)
+        equal = np.ones(len(columns[0]) - 1, dtype=bool)
+        for c in columns:
+            greater |= equal & (c[1:] > c[:-1])
+            equal &= c[1:] == c[:-1]
+        if not greater.all():
+            return False
+        previous = [c[-1] for c in columns]
+    return True
+
+
+def _sortable(column: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
+    """A key column as NumPy values that order like the column (timestamps as integers)."""
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.int64())
+    if column.null_count:
+        return np.full(len(column), np.nan)  # nulls are a validation error; never "ordered"
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
 def _locate(con: duckdb.DuckDBPyConnection, src: _Source, failing: Sequence[_Check]) -> None:
@@ -622,6 +645,15 @@ def _write_reference(
     return _TableResult([StoredFile(rel, rows)], [(out, final)], rows - before)
 
 
+def _in_day(ts: str, day: dt.date) -> str:
+    """A filter on one UTC day that Parquet row-group statistics can prune with."""
+    following = day + dt.timedelta(days=1)
+    return (
+        f"{ts} >= TIMESTAMPTZ '{day.isoformat()} 00:00:00+00' "
+        f"AND {ts} < TIMESTAMPTZ '{following.isoformat()} 00:00:00+00'"
+    )
+
+
 def _write_records(
     con: duckdb.DuckDBPyConnection,
     src: _Source,
@@ -643,21 +675,20 @@ def _write_records(
     # Which days change: new days always; days already stored only if a key is new.
     overlap = sorted(d for d in src.day_counts if d in by_day)
     changed: set[dt.date] = {d for d in src.day_counts if d not in by_day}
-    if overlap:
+    using = ", ".join(key_cols)
+    for n, day in enumerate(overlap):
+        # One day at a time: the join's hash table holds one day, not the whole store.
         if progress:
-            progress(f"comparing {src.name} with the store", 0, 1)
-        days_sql = ", ".join(f"DATE '{d.isoformat()}'" for d in overlap)
-        old = _existing_relation([f for d in overlap for f in by_day[d]], store, table)
-        using = ", ".join(key_cols)
-        rows = con.execute(
-            f"SELECT CAST(i.{ts} AS DATE) AS d, count(*) FROM "
-            f"(SELECT {cols} FROM {src.typed_relation()} "
-            f"WHERE CAST({ts} AS DATE) IN ({days_sql})) i "
-            f"ANTI JOIN {old} e USING ({using}) GROUP BY ALL"
-        ).fetchall()
-        changed |= {r[0] for r in rows if r[1]}
-        if progress:
-            progress(f"comparing {src.name} with the store", 1, 1)
+            progress(f"comparing {src.name} with the store", n, len(overlap))
+        old = _existing_relation(by_day[day], store, table)
+        new_keys = con.execute(
+            f"SELECT count(*) FROM (SELECT {cols} FROM {src.typed_relation()} "
+            f"WHERE {_in_day(ts, day)}) i ANTI JOIN {old} e USING ({using})"
+        ).fetchall()[0][0]
+        if new_keys:
+            changed.add(day)
+    if overlap and progress:
+        progress(f"comparing {src.name} with the store", len(overlap), len(overlap))
     if not changed:
         return _TableResult(existing, [], 0)
 
@@ -680,11 +711,7 @@ def _write_records(
     for n, day in enumerate(days):
         if progress:
             progress(f"writing {table.name}", n, len(days))
-        next_day = day + dt.timedelta(days=1)
-        in_day = (
-            f"{ts} >= TIMESTAMPTZ '{day.isoformat()} 00:00:00+00' "
-            f"AND {ts} < TIMESTAMPTZ '{next_day.isoformat()} 00:00:00+00'"
-        )
+        in_day = _in_day(ts, day)
         replaced = by_day.get(day, [])
         if src.ordered and not replaced:
             # Already in key order and free of duplicates: stream it in file order.
