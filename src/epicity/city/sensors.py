@@ -121,8 +121,11 @@ def gps_records(
         in_gap = (j >= 0) & (g_person[j_safe] == person) & (t < g_end[j_safe])
         person, t = person[~in_gap], t[~in_gap]
 
-    order = np.argsort(person * (4.0 * DAY) + t, kind="stable")
-    person, t = person[order], t[order]
+    # Fixes carry whole seconds; a phone reports at most one fix per second.
+    t = np.floor(t)
+    key = np.sort(person * (4 * DAY) + t.astype(np.int64))
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
+    person, t = key // (4 * DAY), (key % (4 * DAY)).astype(np.float64)
     x, y, stay, at_place = positions_at(stays, places, person, t)
     indoor = at_place & _INDOOR[places.kind[stays.place[np.maximum(stay, 0)]]]
     accuracy = np.where(indoor, rng.uniform(15, 50, len(t)), rng.uniform(5, 20, len(t)))

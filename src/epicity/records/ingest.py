@@ -164,9 +164,6 @@ class _Source:
     typed_cols: dict[str, str] = field(default_factory=dict)  # column -> typed SQL expr
     checks: list[_Check] = field(default_factory=list)
     day_counts: dict[dt.date, int] = field(default_factory=dict)
-    # Record tables: rows come strictly increasing by key in file order (so they are already
-    # sorted by person and time and free of duplicates): the write can skip the dedupe.
-    ordered: bool = False
     rows: int = 0
     seconds: float = 0.0
     _header: list[str] = field(default_factory=list)  # CSV column names, in file order
@@ -457,37 +454,48 @@ def _validate(con: duckdb.DuckDBPyConnection, src: _Source) -> None:
         _locate(con, src, failing)
     if not table.partitioned:
         _check_conflicting_keys(con, src)
-    elif src.fmt == "parquet":
-        src.ordered = _strictly_increasing(src.path, table.key)
 
 
-def _strictly_increasing(path: Path, key: Sequence[str]) -> bool:
-    """Whether the rows of a Parquet file come in strictly increasing key order (so they are
-    sorted and free of duplicate keys and the write can stream them). Reads only the key
-    columns, batch by batch; a whole-file window in SQL would hold the file in memory."""
+def _key_columns(batch: pa.RecordBatch) -> list[np.ndarray[Any, Any]]:
+    """A batch's key columns as NumPy values that compare like the columns."""
+    out = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        out.append(np.asarray(column.to_numpy(zero_copy_only=False)))
+    return out
+
+
+def _drop_adjacent_duplicates(path: Path, key: Sequence[str]) -> int | None:
+    """In a file sorted by key (then by preference), keep the first row of each key.
+
+    Streams the file batch by batch. Returns None when it holds no duplicates (the usual case:
+    the file is left as it is), else rewrites it and returns the rows kept.
+    """
+    source = pq.ParquetFile(path)
+    keep_masks: list[np.ndarray[Any, Any]] = []
     previous: list[Any] | None = None
-    for batch in pq.ParquetFile(path).iter_batches(columns=list(key), batch_size=1 << 20):
-        columns = [_sortable(batch.column(i)) for i in range(len(key))]
-        if previous is not None:
-            columns = [np.concatenate([[p], c]) for p, c in zip(previous, columns, strict=True)]
-        greater = np.zeros(len(columns[0]) - 1, dtype=bool)
-        equal = np.ones(len(columns[0]) - 1, dtype=bool)
-        for c in columns:
-            greater |= equal & (c[1:] > c[:-1])
-            equal &= c[1:] == c[:-1]
-        if not greater.all():
-            return False
-        previous = [c[-1] for c in columns]
-    return True
-
-
-def _sortable(column: pa.Array | pa.ChunkedArray) -> np.ndarray[Any, Any]:
-    """A key column as NumPy values that order like the column (timestamps as integers)."""
-    if pa.types.is_timestamp(column.type):
-        column = column.cast(pa.int64())
-    if column.null_count:
-        return np.full(len(column), np.nan)  # nulls are a validation error; never "ordered"
-    return np.asarray(column.to_numpy(zero_copy_only=False))
+    for batch in source.iter_batches(columns=list(key), batch_size=1 << 20):
+        columns = _key_columns(batch)
+        same = np.ones(batch.num_rows, dtype=bool)
+        for i, c in enumerate(columns):
+            first = previous[i] if previous is not None else c[:1]
+            same &= np.concatenate([np.asarray(first).reshape(-1)[:1], c[:-1]]) == c
+        if previous is None and batch.num_rows:
+            same[0] = False  # the file's first row has nothing before it
+        keep_masks.append(~same)
+        previous = [c[-1] for c in columns] if batch.num_rows else previous
+    if all(m.all() for m in keep_masks):
+        return None
+    tmp = path.with_suffix(".dedupe.parquet")
+    kept = 0
+    with pq.ParquetWriter(tmp, source.schema_arrow, compression="zstd") as writer:
+        for batch, keep in zip(source.iter_batches(batch_size=1 << 20), keep_masks, strict=True):
+            filtered = batch.filter(pa.array(keep))
+            kept += filtered.num_rows
+            writer.write_batch(filtered, row_group_size=_ROW_GROUP_SIZE)
+    os.replace(tmp, path)
+    return kept
 
 
 def _locate(con: duckdb.DuckDBPyConnection, src: _Source, failing: Sequence[_Check]) -> None:
@@ -713,23 +721,17 @@ def _write_records(
             progress(f"writing {table.name}", n, len(days))
         in_day = _in_day(ts, day)
         replaced = by_day.get(day, [])
-        if src.ordered and not replaced:
-            # Already in key order and free of duplicates: stream it in file order.
-            query = f"SELECT {cols} FROM {incoming} WHERE {in_day}"
-        else:
-            parts = [f"SELECT {cols}, 1 AS __prio, __rn FROM {incoming} WHERE {in_day}"]
-            if replaced:
-                paths = sql_string_list([str(store.path / f.path) for f in replaced])
-                parts.append(
-                    f"SELECT {cols}, 0 AS __prio, file_row_number AS __rn FROM "
-                    f"read_parquet({paths}, hive_partitioning = false, file_row_number = true)"
-                )
-            # Keep the first row of each key: the stored one, then the first in file order.
-            query = (
-                f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) "
-                f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY __prio, __rn) = 1 "
-                f"ORDER BY {keys}"
+        parts = [f"SELECT {cols}, 1 AS __prio, __rn FROM {incoming} WHERE {in_day}"]
+        if replaced:
+            paths = sql_string_list([str(store.path / f.path) for f in replaced])
+            parts.append(
+                f"SELECT {cols}, 0 AS __prio, file_row_number AS __rn FROM "
+                f"read_parquet({paths}, hive_partitioning = false, file_row_number = true)"
             )
+        # Sorted by key, and within a key stored rows first, then file order: the first row
+        # of each key is the one to keep (dropped afterwards, in one streaming pass, only when
+        # a key repeats). A sort is far cheaper here than a dedupe window or DISTINCT ON.
+        query = f"SELECT {cols} FROM ({' UNION ALL '.join(parts)}) ORDER BY {keys}, __prio, __rn"
         name = f"part-{uuid.uuid4()}.parquet"
         rel = f"{table.name}/day={day.isoformat()}/{name}"
         out = staging / rel
@@ -739,6 +741,9 @@ def _write_records(
             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
         ).fetchone()
         written = int(res[0]) if res else 0
+        deduplicated = _drop_adjacent_duplicates(out, table.key)
+        if deduplicated is not None:
+            written = deduplicated
         added += written - sum(f.rows for f in replaced)
         new_files.append(StoredFile(rel, written, day))
         staged.append((out, store.path / rel))
