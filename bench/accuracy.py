@@ -9,7 +9,8 @@ the audited access layer, and compares the close contacts found with the true on
   of those overlaps (a card payment or visitor-log entry at the venue, or a GPS fix within 50 m),
   or they share a household in the resident registry. Contacts nobody's records saw cannot be
   found from records; they are the investigators' interviews' job;
-- the naive method: everyone served by the same cell tower as the case for 15 minutes or more.
+- the naive method: everyone served by the same cell tower as the case at overlapping times
+  (runs of connection records) for 15 minutes or more in total.
 
 Usage:
     python bench/accuracy.py --people 100000 --days 14 --seed 1
@@ -28,6 +29,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 
 from epicity.city.generate import CityConfig, generate_city
 from epicity.db import make_engine, migrate, session_factory
@@ -37,6 +39,7 @@ from epicity.records.ingest import ingest_directory
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.service import CaseInfo, infectious_window, investigate
+from epicity.tracing.stays import cell_runs
 
 PURPOSE = "benchmark: accuracy of contact detection against the synthetic ground truth"
 OBSERVE_DEG_LAT = 50 / 111_000  # a GPS fix within ~50 m of the place
@@ -154,17 +157,32 @@ def true_close(
 
 
 def naive_close(reader: LocationReader, case_id: int, w0: int, w1: int) -> set[int]:
-    """Same tower at the same minute, for 15 minutes or more in total."""
-    rows = reader.query(
-        """WITH mine AS (SELECT DISTINCT tower_id, date_trunc('minute', ts) AS m FROM cell
-                         WHERE person_id = ? AND epoch(ts) >= ? AND epoch(ts) < ?)
-           SELECT c.person_id FROM cell c JOIN mine ON c.tower_id = mine.tower_id
-                  AND date_trunc('minute', c.ts) = mine.m
-           WHERE c.person_id <> ? AND epoch(c.ts) >= ? AND epoch(c.ts) < ?
-           GROUP BY c.person_id HAVING count(DISTINCT mine.m) >= 15""",
-        [case_id, w0, w1, case_id, w0, w1],
+    """The tower-dump method: everyone whose serving cell was the case's, at overlapping
+    times (runs of records at one tower), for 15 minutes or more in total."""
+    window = "epoch(ts) >= ? AND epoch(ts) < ?"
+    mine = reader.query_numpy(
+        f"SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell "
+        f"WHERE person_id = ? AND {window} ORDER BY ts",
+        [case_id, w0, w1],
     )
-    return {int(p) for p in rows.column(0).to_pylist()}
+    case_runs = cell_runs(mine["person_id"], mine["t"], mine["tower_id"])
+    if not len(case_runs):
+        return set()
+    towers = ",".join(str(int(t)) for t in set(case_runs.tower.tolist()))
+    others = reader.query_numpy(
+        f"SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell "
+        f"WHERE tower_id IN ({towers}) AND person_id <> ? AND {window} ORDER BY person_id, ts",
+        [case_id, w0, w1],
+    )
+    runs = cell_runs(others["person_id"], others["t"], others["tower_id"])
+    shared: dict[int, int] = {}
+    for k in range(len(case_runs)):
+        same = runs.tower == case_runs.tower[k]
+        lo = np.maximum(runs.start[same], case_runs.start[k])
+        hi = np.minimum(runs.end[same], case_runs.end[k])
+        for person, seconds in zip(runs.person[same][hi > lo], (hi - lo)[hi > lo], strict=True):
+            shared[int(person)] = shared.get(int(person), 0) + int(seconds)
+    return {p for p, seconds in shared.items() if seconds >= 900}
 
 
 def evaluate(

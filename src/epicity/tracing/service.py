@@ -346,8 +346,16 @@ def _candidates(
                 [_ts(w0 - gap), _ts(w1 + gap)],
                 {"gps"},
             )
+            # A contact's single fix counts too: apps report rarely while the phone is still,
+            # so a 40-minute meal may leave one fix. Its padding (at most half the way to the
+            # neighbouring fixes) keeps a passer-by's presence short.
             gps = gps_stays(
-                near.gps_person, near.gps_t, near.gps_x, near.gps_y, near.gps_accuracy, config
+                near.gps_person,
+                near.gps_t,
+                near.gps_x,
+                near.gps_y,
+                near.gps_accuracy,
+                replace(config, stay_min_duration_s=0),
             )
 
     cells = None
