@@ -115,7 +115,7 @@ def demo(
                 .column(0)
                 .to_pylist()
             ]
-        results = trace_cases(
+        results, failures = trace_cases(
             access,
             sessions,
             case_ids,
@@ -129,6 +129,8 @@ def demo(
     for r in results:
         write_outputs(r, workdir / "trace" / f"case-{r.investigation.case.person_id}", tz)
     console.print(render_results(results))
+    for case_id, reason in failures:
+        console.print(f"case {case_id} not traced: {reason}", markup=False)
     console.print(
         f"\nCity files: {city_dir} (ground truth in {city_dir / 'truth'}); store: {store_dir};\n"
         f"traces: {workdir / 'trace'}; "

@@ -48,6 +48,12 @@ def test_infectious_window_runs_from_two_days_before_onset_to_isolation() -> Non
         CaseInfo(1, None, date(2020, 3, 7), date(2020, 3, 8)), SEOUL, cfg
     )
     assert start2 == start + 2 * 86_400
+    # Tested (by tracing) before symptoms began: the test date comes first and sets the start.
+    start3, end3, _ = infectious_window(
+        CaseInfo(1, date(2020, 3, 9), date(2020, 3, 5), date(2020, 3, 5)), SEOUL, cfg
+    )
+    assert start3 == start
+    assert end3 - start3 == 3 * 86_400
     with pytest.raises(TracingError, match="confirmed_date"):
         infectious_window(CaseInfo(1, date(2020, 3, 9), None, date(2020, 3, 5)), SEOUL, cfg)
 

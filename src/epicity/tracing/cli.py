@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail, parse_time
 from epicity.privacy.access import LocationAccess
@@ -131,70 +132,79 @@ def write_outputs(result: TraceResult, out: Path, tz: ZoneInfo) -> None:
 
 def trace_cases(
     access: LocationAccess,
-    sessions: object,
+    sessions: sessionmaker[Session],
     case_ids: list[int],
     *,
     purpose: str,
     config: TracingConfig,
     timezone: str,
     progress: Progress | None = None,
-) -> list[TraceResult]:
-    """Trace each case through its own audited reader; queue its warnings in the outbox."""
+) -> tuple[list[TraceResult], list[tuple[int, str]]]:
+    """Trace each case through its own audited reader; queue its warnings in the outbox.
+
+    Returns the traced cases and, for cases that could not be traced (unknown case, dates
+    that give no window), the case and the reason; one bad case does not stop the others.
+    """
     results = []
+    failures: list[tuple[int, str]] = []
     task = progress.add_task("tracing cases", total=len(case_ids)) if progress else None
     for case_id in case_ids:
         started = time.perf_counter()
-        with sessions() as session:  # type: ignore[operator]
+        with sessions() as session:
             confirmations = confirmations_for(session, case_id=case_id)
-        with access.open(purpose, case_id=case_id) as reader:
-            inv = investigate(
-                reader, case_id, config=config, timezone=timezone, confirmations=confirmations
-            )
-            venues, towers = warning_context(reader, inv)
+        try:
+            with access.open(purpose, case_id=case_id) as reader:
+                inv = investigate(
+                    reader, case_id, config=config, timezone=timezone, confirmations=confirmations
+                )
+                venues, towers = warning_context(reader, inv)
+        except TracingError as exc:
+            failures.append((case_id, str(exc)))
+            if progress is not None and task is not None:
+                progress.advance(task)
+            continue
         warnings = build_warnings(inv, venues, timezone=timezone, towers=towers)
-        with sessions() as session:  # type: ignore[operator]
+        with sessions() as session:
             queued = enqueue(session, case_id=case_id, warnings=warnings).total_inserted
             session.commit()
         results.append(TraceResult(inv, warnings, queued, time.perf_counter() - started))
         if progress is not None and task is not None:
             progress.advance(task)
-    return results
+    return results, failures
 
 
 def render_results(results: list[TraceResult]) -> Table:
-    """One row per traced case: stays, contacts by tier, warnings."""
-    table = Table(title="Traced cases")
-    for column in (
+    """One row per traced case: stays, contacts by tier (each gets an order or advice), people
+    counted for area alerts, alerts and public notices, new outbox messages, seconds."""
+    table = Table(title="Traced cases (close: isolation orders; casual: testing advice)")
+    columns = (
         "case",
         "confirmed",
         "stays",
         "close",
         "casual",
-        "area (people)",
-        "orders",
-        "advice",
-        "area alerts",
+        "area people",
+        "alerts",
         "notices",
         "queued",
-        "seconds",
-    ):
+        "s",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("case", "confirmed") else "right")
     for r in results:
         inv, w = r.investigation, r.warnings
         tiers = [c.tier for c in inv.contacts]
         table.add_row(
             str(inv.case.person_id),
-            inv.case.confirmed_date.isoformat(),
+            inv.case.confirmed_date.strftime("%m-%d"),
             str(len(inv.timeline)),
             str(tiers.count("close")),
             str(tiers.count("casual")),
             str(sum(a.people for a in inv.area)),
-            str(len(w.orders)),
-            str(len(w.advice)),
             str(len(w.area_alerts)),
             str(len(w.notices)),
             str(r.queued),
-            f"{r.seconds:.2f}",
+            f"{r.seconds:.1f}",
         )
     return table
 
@@ -268,7 +278,7 @@ def trace(
                 console=Console(stderr=True),
                 transient=True,
             ) as bar:
-                results = trace_cases(
+                results, failures = trace_cases(
                     access,
                     sessions,
                     case_ids,
@@ -280,11 +290,15 @@ def trace(
         except (PrivacyError, TracingError) as exc:
             raise fail(str(exc)) from None
     for r in results:
-        write_outputs(
-            r, out if len(results) == 1 else out / f"case-{r.investigation.case.person_id}", tz
-        )
-    console.print(render_results(results))
-    console.print(f"outputs in {out}")
+        case_dir = out if len(case_ids) == 1 else out / f"case-{r.investigation.case.person_id}"
+        write_outputs(r, case_dir, tz)
+    if results:
+        console.print(render_results(results))
+        console.print(f"outputs in {out}")
+    for case_id, reason in failures:
+        Console(stderr=True).print(f"error: case {case_id}: {reason}", markup=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(code=2)
 
 
 @app.command("confirm")

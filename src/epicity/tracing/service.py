@@ -91,8 +91,12 @@ def _local_midnight(day: date, tz: ZoneInfo) -> int:
 
 def infectious_window(case: CaseInfo, tz: ZoneInfo, config: TracingConfig) -> tuple[int, int, int]:
     """(start, end, onset reference) in epoch seconds: from `days_before_onset` days before symptom
-    onset (the test date when there are none) until the end of the confirmation day (isolation)."""
-    reference = case.symptom_onset or case.test_date or case.confirmed_date
+    onset (the test date when there are none, or when it came first) until the end of the
+    confirmation day (isolation)."""
+    # A case tested before its symptoms began (found by tracing) was infectious from before the
+    # test: the earlier of onset and test date sets the start.
+    known = [d for d in (case.symptom_onset, case.test_date) if d is not None]
+    reference = min(known) if known else case.confirmed_date
     start = _local_midnight(reference - timedelta(days=config.days_before_onset), tz)
     end = _local_midnight(case.confirmed_date + timedelta(days=1), tz)
     if end <= start:
