@@ -21,7 +21,7 @@ MINUTE = 60
 # which follow Seoul time-use surveys; used when no GPS stay gives the real bounds.
 DWELL: dict[str, tuple[int, int]] = {
     "restaurant": (50 * MINUTE, 5 * MINUTE),
-    "cafe": (2 * MINUTE, 40 * MINUTE),
+    "cafe": (2 * MINUTE, 55 * MINUTE),
     "store": (30 * MINUTE, 2 * MINUTE),
     "market": (45 * MINUTE, 5 * MINUTE),
     "club": (40 * MINUTE, 180 * MINUTE),
@@ -54,7 +54,7 @@ class TracingConfig:
     # Snapping a GPS stay to a venue, and deciding that two GPS stays are at the same place.
     snap_radius_m: float = 40.0
     snap_with_payment_m: float = 150.0  # a payment during the stay confirms a farther venue
-    same_place_m: float = 25.0
+    same_place_m: float = 35.0  # two stays' median centres this close: the same building
     dwell: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DWELL))
 
     def dwell_for(self, category: str | None) -> tuple[int, int]:

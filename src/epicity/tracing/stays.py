@@ -65,8 +65,10 @@ def gps_stays(
     # Renumber kept chains 0..k-1 for the per-stay sums.
     chain = (np.cumsum(keep) - 1)[chain_of_fix[fix_kept]]
     k = int(keep.sum())
-    cx = np.bincount(chain, weights=x[fix_kept], minlength=k) / counts
-    cy = np.bincount(chain, weights=y[fix_kept], minlength=k) / counts
+    # The centre is the coordinate-wise median: a multipath fix hundreds of metres off would
+    # drag a mean across the street.
+    cx = _group_median(chain, x[fix_kept], counts)
+    cy = _group_median(chain, y[fix_kept], counts)
     acc = np.bincount(chain, weights=accuracy[fix_kept], minlength=k) / counts
     starts, ends = starts[keep], ends[keep]
     # Padding, limited to half the way to the neighbouring fixes of the same person.
@@ -78,6 +80,17 @@ def gps_stays(
     end = t[ends] + np.minimum(after, config.stay_pad_s)
     radius = np.maximum(acc / np.sqrt(counts), 5.0)
     return GpsStays(person[starts], start, end, cx, cy, radius, counts.astype(np.int64))
+
+
+def _group_median(group: I64, values: F64, counts: I64) -> F64:
+    """Median of `values` per group 0..k-1 (groups given in ascending order, sizes `counts`)."""
+    if not len(counts):
+        return np.empty(0, np.float64)
+    ordered = values[np.lexsort((values, group))]
+    first = np.cumsum(counts) - counts
+    low = ordered[first + (counts - 1) // 2]
+    high = ordered[first + counts // 2]
+    return np.asarray((low + high) / 2, dtype=np.float64)
 
 
 @dataclass
