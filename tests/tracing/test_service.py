@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
+import numpy as np
 import pytest
 
 from epicity.privacy.access import LocationAccess
@@ -132,3 +133,39 @@ def test_unknown_case_and_missing_emergency_are_clear_errors(
     )
     with pytest.raises(NoActiveEmergency), no_emergency.open(PURPOSE, case_id=1):
         pass
+
+
+def test_gps_candidate_search_equals_a_brute_force_scan(
+    traced_city: tuple[Path, LocationStore], access: LocationAccess
+) -> None:
+    """Boxes placed on grid-cell and hour boundaries find exactly who a full scan finds."""
+    from epicity.tracing.service import BIN_DEGREES, gps_candidates
+
+    con = traced_city[1].connect()
+    fixes = con.execute("SELECT person_id, lat, lon, epoch(ts)::BIGINT AS t FROM gps").fetchnumpy()
+    con.close()
+    rng = np.random.default_rng(5)
+    picks = rng.choice(len(fixes["t"]), size=40, replace=False)
+    boxes = []
+    for i in picks:
+        # Snap a corner onto a cell edge and an hour edge, so the box straddles both.
+        lat0 = np.floor(fixes["lat"][i] / BIN_DEGREES) * BIN_DEGREES - 0.0007
+        lon0 = np.floor(fixes["lon"][i] / BIN_DEGREES) * BIN_DEGREES - 0.0009
+        t0 = int(fixes["t"][i]) // 3600 * 3600 - 600
+        boxes.append((lat0, lat0 + 0.0016, lon0, lon0 + 0.002, t0, t0 + 1800))
+    start, end = int(fixes["t"].min()), int(fixes["t"].max()) + 1
+    with access.open(PURPOSE) as reader:
+        found = gps_candidates(reader, boxes, case_id=-1, start=start, end=end)
+    inside = np.zeros(len(fixes["t"]), dtype=bool)
+    for lat0, lat1, lon0, lon1, t0, t1 in boxes:
+        inside |= (
+            (fixes["lat"] >= lat0)
+            & (fixes["lat"] <= lat1)
+            & (fixes["lon"] >= lon0)
+            & (fixes["lon"] <= lon1)
+            & (fixes["t"] >= t0)
+            & (fixes["t"] <= t1)
+        )
+    expected = sorted({int(p) for p in fixes["person_id"][inside]})
+    assert expected
+    assert found == expected

@@ -36,14 +36,17 @@ __all__ = [
     "Investigation",
     "RecordReader",
     "TracingError",
+    "gps_candidates",
     "infectious_window",
     "investigate",
+    "search_boxes",
     "warning_context",
 ]
 
 # A candidate contact's stay can lie this far from the case's place and still have a fix in the
 # search box (a stay's centre is the mean of fixes chained at most `stay_radius_m` apart).
 SEARCH_MARGIN_M = 500.0
+BIN_DEGREES = 0.005  # grid of the candidate search (about 550 m x 440 m in Seoul)
 IN_WINDOW = (
     "ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ"  # the two parameters: _ts(start), _ts(end)
 )
@@ -321,26 +324,8 @@ def _candidates(
     places = [s for s in timeline if s.kind != "area"]
     gps = gps_stays(*(np.empty(0, np.int64),) * 2, *(np.empty(0, np.float64),) * 3, config)
     if places and "gps" in tables:
-        margin_m = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
-        dlat = margin_m / 111_000.0
         gap = config.stay_max_gap_s + config.stay_pad_s
-        boxes = ",".join(
-            f"({s.lat - dlat}, {s.lat + dlat}, {s.lon - dlat / np.cos(np.radians(s.lat))}, "
-            f"{s.lon + dlat / np.cos(np.radians(s.lat))}, {s.start - gap}, {s.end + gap})"
-            for s in places
-        )
-        people = (
-            reader.query(
-                f"""SELECT DISTINCT g.person_id FROM gps g
-                JOIN (VALUES {boxes}) b(lat0, lat1, lon0, lon1, t0, t1)
-                  ON g.lat BETWEEN b.lat0 AND b.lat1 AND g.lon BETWEEN b.lon0 AND b.lon1
-                 AND epoch(g.ts) BETWEEN b.t0 AND b.t1
-                WHERE g.person_id <> ? AND {IN_WINDOW}""",
-                [case_id, _ts(w0 - gap), _ts(w1 + gap)],
-            )
-            .column(0)
-            .to_pylist()
-        )
+        people = gps_candidates(reader, search_boxes(places, config), case_id, w0 - gap, w1 + gap)
         if people:
             ids = ",".join(str(int(p)) for p in people)
             near = _records(
@@ -459,3 +444,58 @@ def warning_context(
                 district=r["district"] or "", landmark=r["landmark"] or ""
             )
     return venues, towers
+
+
+SearchBox = tuple[float, float, float, float, int, int]  # lat0, lat1, lon0, lon1, t0, t1
+
+
+def search_boxes(places: Sequence[Stay], config: TracingConfig) -> list[SearchBox]:
+    """Around each of the case's places and times, the box in which a fix of anyone whose stay
+    could share that place and time must lie (see SEARCH_MARGIN_M; time widened by the longest
+    gap a stay may span, plus its padding)."""
+    margin_m = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
+    dlat = margin_m / 111_000.0
+    gap = config.stay_max_gap_s + config.stay_pad_s
+    boxes = []
+    for s in places:
+        dlon = dlat / float(np.cos(np.radians(s.lat)))
+        boxes.append(
+            (s.lat - dlat, s.lat + dlat, s.lon - dlon, s.lon + dlon, s.start - gap, s.end + gap)
+        )
+    return boxes
+
+
+def gps_candidates(
+    reader: RecordReader, boxes: Sequence[SearchBox], case_id: int, start: int, end: int
+) -> list[int]:
+    """Everyone but the case with a GPS fix inside any box (and within [start, end)).
+
+    An equi-join on (grid cell, hour) finds them; every cell and hour a box touches is listed,
+    so the exact box test afterwards loses nothing at a cell or hour boundary.
+    """
+    if not boxes:
+        return []
+    values = ",".join(
+        f"({a}, {b}, {c}, {d}, {int(t0)}::BIGINT, {int(t1)}::BIGINT)"
+        for a, b, c, d, t0, t1 in boxes
+    )
+    cell, hour = BIN_DEGREES, 3600
+    rows = reader.query(
+        f"""WITH boxes(lat0, lat1, lon0, lon1, t0, t1) AS (VALUES {values}),
+        keys AS (
+          SELECT *, unnest(range(t0 // {hour}, t1 // {hour} + 1)) AS h FROM (
+            SELECT *, unnest(range(floor(lon0 / {cell})::BIGINT,
+                                   floor(lon1 / {cell})::BIGINT + 1)) AS ix FROM (
+              SELECT *, unnest(range(floor(lat0 / {cell})::BIGINT,
+                                     floor(lat1 / {cell})::BIGINT + 1)) AS iy
+              FROM boxes)))
+        SELECT DISTINCT g.person_id FROM gps g JOIN keys k
+          ON floor(g.lat / {cell})::BIGINT = k.iy AND floor(g.lon / {cell})::BIGINT = k.ix
+         AND epoch(g.ts)::BIGINT // {hour} = k.h
+        WHERE g.lat BETWEEN k.lat0 AND k.lat1 AND g.lon BETWEEN k.lon0 AND k.lon1
+          AND epoch(g.ts) BETWEEN k.t0 AND k.t1
+          AND g.person_id <> ? AND {IN_WINDOW}
+        ORDER BY g.person_id""",
+        [case_id, _ts(start), _ts(end)],
+    )
+    return [int(p) for p in rows.column(0).to_pylist()]
