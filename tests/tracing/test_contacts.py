@@ -23,7 +23,9 @@ CASE = 1
 ONSET = T0
 
 
-def venue_stay(place: int, start: int, end: int, indoor: bool = True) -> Stay:
+def venue_stay(
+    place: int, start: int, end: int, indoor: bool = True, sources: tuple[str, ...] = ("card",)
+) -> Stay:
     x = {10: 0.0, 11: 500.0, 12: 1000.0}[place]
     return Stay(
         f"v{start}-{place}",
@@ -38,7 +40,7 @@ def venue_stay(place: int, start: int, end: int, indoor: bool = True) -> Stay:
         place_id=place,
         indoor=indoor,
         category="x",
-        sources=("card",),
+        sources=sources,
         confidence=0.8,
     )
 
@@ -202,11 +204,12 @@ def reference(stays: list[Stay], v: VenueVisits, g: GpsStays) -> dict[int, str]:
                     for k in range(len(VENUES.merchant_id))
                 ]
                 k = int(np.argmin(d))
-                if (
-                    d[k] <= CFG.snap_radius_m
-                    and g.end[i] - g.start[i] <= MAX_VISIT_S
-                    and VENUES.merchant_id[k] == s.place_id
-                ):
+                snaps = d[k] <= CFG.snap_radius_m and g.end[i] - g.start[i] <= MAX_VISIT_S
+                beside = (
+                    "gps" in s.sources
+                    and math.hypot(g.x[i] - s.x, g.y[i] - s.y) <= CFG.same_place_m
+                )
+                if (snaps and VENUES.merchant_id[k] == s.place_id) or beside:
                     per_place.setdefault((int(g.person[i]), f"venue:{s.place_id}"), []).append(
                         (lo, hi, bool(s.indoor))
                     )
@@ -241,8 +244,9 @@ def worlds(draw: st.DrawFn) -> tuple[list[Stay], VenueVisits, GpsStays]:
         a = draw(times)
         b = a + draw(st.integers(60, 4 * 3600))
         if draw(st.booleans()):
+            sources = draw(st.sampled_from([("card",), ("card", "gps"), ("gps",)]))
             stays.append(
-                venue_stay(draw(st.sampled_from([10, 11, 12])), a, b, indoor=draw(st.booleans()))
+                venue_stay(draw(st.sampled_from([10, 11, 12])), a, b, draw(st.booleans()), sources)
             )
         else:
             stays.append(location_stay(a + i, b, draw(coords), draw(coords)))

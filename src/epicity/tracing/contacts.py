@@ -170,7 +170,13 @@ def find_contacts(
                         src,
                     )
                 )
-            m = np.flatnonzero(not_case_g & (snapped == s.place_id))
+            # Others' GPS stays snapped to this venue; and when GPS placed the case here, also
+            # those whose centre is as close as a shared building (a long stay next door is
+            # not snapped, yet may be the same office above the same cafe).
+            near = snapped == s.place_id
+            if "gps" in s.sources:
+                near |= np.hypot(gps.x - s.x, gps.y - s.y) <= config.same_place_m
+            m = np.flatnonzero(not_case_g & near)
             lo, hi = _overlap(s.start, s.end, gps.start[m], gps.end[m])
             for i in np.flatnonzero(hi > lo):
                 j = m[i]
