@@ -162,7 +162,7 @@ def naive_close(reader: LocationReader, case_id: int, w0: int, w1: int) -> set[i
     window = "epoch(ts) >= ? AND epoch(ts) < ?"
     mine = reader.query_numpy(
         f"SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell "
-        f"WHERE person_id = ? AND {window} ORDER BY ts",
+        f"WHERE person_id = ? AND {window} ORDER BY ts, tower_id",
         [case_id, w0, w1],
     )
     case_runs = cell_runs(mine["person_id"], mine["t"], mine["tower_id"])
@@ -171,7 +171,8 @@ def naive_close(reader: LocationReader, case_id: int, w0: int, w1: int) -> set[i
     towers = ",".join(str(int(t)) for t in set(case_runs.tower.tolist()))
     others = reader.query_numpy(
         f"SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell "
-        f"WHERE tower_id IN ({towers}) AND person_id <> ? AND {window} ORDER BY person_id, ts",
+        f"WHERE tower_id IN ({towers}) AND person_id <> ? AND {window} "
+        "ORDER BY person_id, ts, tower_id",
         [case_id, w0, w1],
     )
     runs = cell_runs(others["person_id"], others["t"], others["tower_id"])

@@ -180,7 +180,7 @@ def _records(
             return None
         return reader.query(
             f"SELECT person_id, epoch(ts)::BIGINT AS t, {cols} FROM {table} "
-            f"WHERE {where} ORDER BY person_id, ts",
+            f"WHERE {where} ORDER BY person_id, ts, {cols}",
             list(params),
         )
 
@@ -364,7 +364,7 @@ def _candidates(
         rows = reader.query(
             f"""SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell
                 WHERE tower_id IN ({ids}) AND person_id <> ? AND {IN_WINDOW}
-                ORDER BY person_id, ts""",
+                ORDER BY person_id, ts, tower_id""",
             [case_id, _ts(w0), _ts(w1)],
         )
         cells = cell_runs(
