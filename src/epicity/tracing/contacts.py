@@ -116,6 +116,43 @@ def _overlap(
     return np.maximum(b0, a0), np.minimum(b1, a1)
 
 
+def _shared(
+    s: Stay,
+    key: str,
+    person: NDArray[np.int64],
+    start: NDArray[np.int64],
+    end: NDArray[np.int64],
+    candidates: NDArray[np.int64],
+    *,
+    indoor: bool,
+    their_sources: NDArray[np.str_] | str,
+    distance: NDArray[np.float64] | None = None,
+) -> list[Exposure]:
+    """Exposures of the candidates (row indexes) whose interval overlaps the case's stay; the
+    evidence is the case's sources and theirs ("card+entries" per row, or one for all)."""
+    lo, hi = _overlap(s.start, s.end, start[candidates], end[candidates])
+
+    def sources(j: int) -> tuple[str, ...]:
+        theirs = their_sources if isinstance(their_sources, str) else str(their_sources[j])
+        return tuple(sorted({*s.sources, *theirs.split("+")}))
+
+    return [
+        Exposure(
+            int(person[j]),
+            s.stay_id,
+            key,
+            s.place_id,
+            int(lo[i]),
+            int(hi[i]),
+            None if distance is None else float(distance[j]),
+            indoor,
+            sources(int(j)),
+        )
+        for i in np.flatnonzero(hi > lo)
+        for j in (candidates[i],)
+    ]
+
+
 def _snap_to_venues(gps: GpsStays, venues: Venues, config: TracingConfig) -> NDArray[np.int64]:
     """Merchant id each GPS stay snaps to (the nearest venue within the radius, for visits of at
     most 4 hours), or -1: the same rule the case's timeline uses."""
@@ -153,23 +190,16 @@ def find_contacts(
         if s.kind == "venue" and s.place_id is not None:
             key = f"venue:{s.place_id}"
             m = np.flatnonzero(not_case_v & (visits.venue == s.place_id))
-            lo, hi = _overlap(s.start, s.end, visits.start[m], visits.end[m])
-            for i in np.flatnonzero(hi > lo):
-                j = m[i]
-                src = tuple(sorted({*s.sources, *str(visits.sources[j]).split("+")}))
-                exposures.append(
-                    Exposure(
-                        int(visits.person[j]),
-                        s.stay_id,
-                        key,
-                        s.place_id,
-                        int(lo[i]),
-                        int(hi[i]),
-                        None,
-                        bool(s.indoor),
-                        src,
-                    )
-                )
+            exposures += _shared(
+                s,
+                key,
+                visits.person,
+                visits.start,
+                visits.end,
+                m,
+                indoor=bool(s.indoor),
+                their_sources=visits.sources,
+            )
             # Others' GPS stays snapped to this venue; and when GPS placed the case here, also
             # those whose centre is as close as a shared building (a long stay next door is
             # not snapped, yet may be the same office above the same cafe).
@@ -177,42 +207,30 @@ def find_contacts(
             if "gps" in s.sources:
                 near |= np.hypot(gps.x - s.x, gps.y - s.y) <= config.same_place_m
             m = np.flatnonzero(not_case_g & near)
-            lo, hi = _overlap(s.start, s.end, gps.start[m], gps.end[m])
-            for i in np.flatnonzero(hi > lo):
-                j = m[i]
-                exposures.append(
-                    Exposure(
-                        int(gps.person[j]),
-                        s.stay_id,
-                        key,
-                        s.place_id,
-                        int(lo[i]),
-                        int(hi[i]),
-                        None,
-                        bool(s.indoor),
-                        tuple(sorted({*s.sources, "gps"})),
-                    )
-                )
+            exposures += _shared(
+                s,
+                key,
+                gps.person,
+                gps.start,
+                gps.end,
+                m,
+                indoor=bool(s.indoor),
+                their_sources="gps",
+            )
         else:
-            key = f"place:{s.stay_id}"
             dist = np.hypot(gps.x - s.x, gps.y - s.y)
             m = np.flatnonzero(not_case_g & (dist <= config.same_place_m))
-            lo, hi = _overlap(s.start, s.end, gps.start[m], gps.end[m])
-            for i in np.flatnonzero(hi > lo):
-                j = m[i]
-                exposures.append(
-                    Exposure(
-                        int(gps.person[j]),
-                        s.stay_id,
-                        key,
-                        None,
-                        int(lo[i]),
-                        int(hi[i]),
-                        float(dist[j]),
-                        True,
-                        tuple(sorted({*s.sources, "gps"})),
-                    )
-                )
+            exposures += _shared(
+                s,
+                f"place:{s.stay_id}",
+                gps.person,
+                gps.start,
+                gps.end,
+                m,
+                indoor=True,
+                their_sources="gps",
+                distance=dist,
+            )
     contacts = _aggregate(exposures, onset, config)
     if household:
         _add_household(contacts, case_id, case_stays, household, home_xy, onset, config)
