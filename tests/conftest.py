@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import db_engine, db_url  # noqa: F401  (fixtures for every test directory)
+from dbfixtures import db_engine, db_url, session, sessions  # noqa: F401  (fixtures for every test directory)
 
 REPO = Path(__file__).resolve().parents[1]
 

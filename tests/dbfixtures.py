@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.db import make_engine
+from epicity.db import make_engine, migrate, session_factory
 
 POSTGRES_URL = os.environ.get(
     "EPICITY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,3 +63,17 @@ def db_engine(db_url: str) -> Iterator[sa.Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def sessions(db_engine: sa.Engine) -> sessionmaker[Session]:
+    """Sessions on a freshly migrated database."""
+    migrate(db_engine)
+    return session_factory(db_engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """One session on the migrated database (its transaction is left uncommitted)."""
+    with sessions() as s:
+        yield s

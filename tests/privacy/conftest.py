@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.db import migrate, session_factory
 from epicity.records.ingest import ingest_directory
 from epicity.records.store import LocationStore
 
@@ -62,20 +59,6 @@ def write_csv(directory: Path, table: str, rows: Sequence[Mapping[str, Any]]) ->
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-@pytest.fixture
-def sessions(db_engine: sa.Engine) -> sessionmaker[Session]:
-    """Sessions on a freshly migrated database."""
-    migrate(db_engine)
-    return session_factory(db_engine)
-
-
-@pytest.fixture
-def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One session on the migrated database (its transaction is left uncommitted)."""
-    with sessions() as s:
-        yield s
 
 
 @pytest.fixture(scope="session")

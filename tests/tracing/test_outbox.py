@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.db import migrate, session_factory, session_scope, utcnow
+from epicity.db import session_scope, utcnow
 from epicity.tracing.contacts import AreaExposure
 from epicity.tracing.models import ConfirmationRow, OutboxMessage
 from epicity.tracing.outbox import (
@@ -39,20 +38,6 @@ from .test_warnings import (
 )
 
 NOW = dt.datetime(2020, 3, 8, 9, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def sessions(db_engine: sa.Engine) -> sessionmaker[Session]:
-    """Sessions on a freshly migrated database."""
-    migrate(db_engine)
-    return session_factory(db_engine)
-
-
-@pytest.fixture
-def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """One session on the migrated database (its transaction is left uncommitted)."""
-    with sessions() as s:
-        yield s
 
 
 def case_warnings(*, extra_contact: bool = False) -> Warnings:
