@@ -65,3 +65,12 @@ def test_demo_generates_loads_and_summarises(tmp_path: Path) -> None:
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert LocationStore(workdir / "store").row_count("cell") == cells
+
+
+def test_demo_without_any_confirmed_case(tmp_path: Path) -> None:
+    # One day of a small city: nobody is confirmed yet, and the demo says so instead of failing.
+    result = runner.invoke(
+        app, ["demo", "--people", "300", "--days", "1", "--dir", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Traced cases" in result.output

@@ -211,6 +211,8 @@ def render_results(results: list[TraceResult]) -> Table:
 
 def _cases_confirmed_on(access: LocationAccess, purpose: str, day: date | None) -> list[int]:
     with access.open(purpose) as reader:
+        if "cases" not in reader.schema():
+            return []
         if day is None:
             latest = (
                 reader.query("SELECT max(confirmed_date) AS d FROM cases").column(0).to_pylist()[0]
