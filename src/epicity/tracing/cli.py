@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -53,78 +54,87 @@ def _local(epoch: int, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch, tz).isoformat()
 
 
+def _write_csv(path: Path, header: list[str], rows: Iterable[list[object]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def _blank(value: object | None) -> object:
+    return "" if value is None else value
+
+
 def write_outputs(result: TraceResult, out: Path, tz: ZoneInfo) -> None:
     """timeline.csv, contacts.csv and warnings.json of one case into `out`."""
     inv = result.investigation
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "timeline.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(
+    _write_csv(
+        out / "timeline.csv",
+        [
+            "stay_id",
+            "kind",
+            "place_id",
+            "name",
+            "category",
+            "lat",
+            "lon",
+            "radius_m",
+            "start",
+            "end",
+            "minutes",
+            "sources",
+            "confidence",
+            "note",
+        ],
+        (
             [
-                "stay_id",
-                "kind",
-                "place_id",
-                "name",
-                "category",
-                "lat",
-                "lon",
-                "radius_m",
-                "start",
-                "end",
-                "minutes",
-                "sources",
-                "confidence",
-                "note",
+                s.stay_id,
+                s.kind,
+                _blank(s.place_id),
+                inv.venue_names.get(s.place_id, "") if s.place_id is not None else "",
+                s.category or "",
+                f"{s.lat:.6f}",
+                f"{s.lon:.6f}",
+                f"{s.radius_m:.0f}",
+                _local(s.start, tz),
+                _local(s.end, tz),
+                f"{s.minutes:.0f}",
+                "+".join(s.sources),
+                f"{s.confidence:.2f}",
+                s.note,
             ]
-        )
-        for s in inv.timeline:
-            w.writerow(
-                [
-                    s.stay_id,
-                    s.kind,
-                    s.place_id if s.place_id is not None else "",
-                    inv.venue_names.get(s.place_id, "") if s.place_id is not None else "",
-                    s.category or "",
-                    f"{s.lat:.6f}",
-                    f"{s.lon:.6f}",
-                    f"{s.radius_m:.0f}",
-                    _local(s.start, tz),
-                    _local(s.end, tz),
-                    f"{s.minutes:.0f}",
-                    "+".join(s.sources),
-                    f"{s.confidence:.2f}",
-                    s.note,
-                ]
-            )
-    with (out / "contacts.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(
+            for s in inv.timeline
+        ),
+    )
+    _write_csv(
+        out / "contacts.csv",
+        [
+            "contact_id",
+            "tier",
+            "place_id",
+            "first_contact",
+            "last_contact",
+            "overlap_minutes",
+            "min_distance_m",
+            "risk_score",
+            "sources",
+        ],
+        (
             [
-                "contact_id",
-                "tier",
-                "place_id",
-                "first_contact",
-                "last_contact",
-                "overlap_minutes",
-                "min_distance_m",
-                "risk_score",
-                "sources",
+                c.contact_id,
+                c.tier,
+                _blank(c.place_id),
+                _local(c.first_contact, tz),
+                _local(c.last_contact, tz),
+                f"{c.overlap_minutes:.0f}",
+                f"{c.min_distance_m:.1f}" if c.min_distance_m is not None else "",
+                f"{c.risk_score:.4f}",
+                "+".join(c.sources),
             ]
-        )
-        for c in inv.contacts:
-            w.writerow(
-                [
-                    c.contact_id,
-                    c.tier,
-                    c.place_id if c.place_id is not None else "",
-                    _local(c.first_contact, tz),
-                    _local(c.last_contact, tz),
-                    f"{c.overlap_minutes:.0f}",
-                    f"{c.min_distance_m:.1f}" if c.min_distance_m is not None else "",
-                    f"{c.risk_score:.4f}",
-                    "+".join(c.sources),
-                ]
-            )
+            for c in inv.contacts
+        ),
+    )
     (out / "warnings.json").write_text(
         json.dumps(result.warnings.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
