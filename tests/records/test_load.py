@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from epicity.records.ingest import ingest_directory
-from epicity.records.schema import TABLES_BY_NAME
+from epicity.records.schema import DERIVED_TABLES, TABLES_BY_NAME
 from epicity.records.store import LocationStore
 
 from .helpers import CELL, GPS, TOWERS, snapshot, write_city, write_csv, write_parquet
@@ -25,7 +25,16 @@ UTC = dt.UTC
 def test_layout_manifest_and_views(city: Path, store_path: Path) -> None:
     report = ingest_directory(city, store_path)
     store = LocationStore(store_path)
-    assert store.tables() == ["towers", "merchants", "people", "gps", "cell", "card", "entries"]
+    assert store.tables() == [
+        "towers",
+        "merchants",
+        "people",
+        "gps",
+        "cell",
+        "card",
+        "entries",
+        *sorted(DERIVED_TABLES),
+    ]
     assert report.table("gps").rows_read == len(GPS)
     assert report.table("gps").rows_added == len(GPS)
     assert report.records == sum(t.rows_read for t in report.tables)

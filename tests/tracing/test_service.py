@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,7 +16,15 @@ from epicity.privacy.errors import NoActiveEmergency
 from epicity.privacy.service import audit_entries
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
-from epicity.tracing.service import CaseInfo, TracingError, infectious_window, investigate
+from epicity.tracing.index import reference_projection
+from epicity.tracing.service import (
+    CaseInfo,
+    TracingError,
+    infectious_window,
+    investigate,
+    investigate_many,
+)
+from epicity.tracing.stays import cell_runs, gps_stays
 
 PURPOSE = "epidemiological investigation of a confirmed case"
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -135,37 +144,76 @@ def test_unknown_case_and_missing_emergency_are_clear_errors(
         pass
 
 
-def test_gps_candidate_search_equals_a_brute_force_scan(
+def test_the_index_holds_the_stays_and_runs_of_each_whole_track(
+    traced_city: tuple[Path, LocationStore],
+) -> None:
+    """Built a day at a time, the index equals stay detection over each person's whole track
+    (stays crossing midnight included)."""
+    store = traced_city[1]
+    con = store.connect()
+    ref = con.execute("SELECT lat, lon FROM towers").fetchnumpy()
+    mer = con.execute("SELECT lat, lon FROM merchants").fetchnumpy()
+    proj = reference_projection(ref["lat"], ref["lon"], mer["lat"], mer["lon"])
+    g = con.execute(
+        "SELECT person_id, epoch(ts)::BIGINT AS t, lat, lon, accuracy_m FROM gps "
+        "ORDER BY person_id, ts"
+    ).fetchnumpy()
+    x, y = proj.to_xy(g["lat"], g["lon"])
+    cfg = replace(TracingConfig(), stay_min_duration_s=0)
+    want = gps_stays(g["person_id"], g["t"], x, y, g["accuracy_m"], cfg)
+    got = con.execute(
+        'SELECT DISTINCT person_id, start, "end", lat, lon, fixes FROM stay_index '
+        "ORDER BY person_id, start"
+    ).fetchnumpy()
+    assert len(want) == len(got["start"]) > 0
+    assert (want.person == got["person_id"]).all()
+    assert (want.start == got["start"]).all()
+    assert (want.end == got["end"]).all()
+    assert (want.fixes == got["fixes"]).all()
+    lat, lon = proj.to_latlon(want.x, want.y)
+    assert np.allclose(lat, got["lat"], atol=1e-12)
+    assert np.allclose(lon, got["lon"], atol=1e-12)
+    # Some stays cross a UTC midnight, where the build carries chains from one day to the next.
+    assert (want.start // 86_400 != (want.end - 1) // 86_400).any()
+    c = con.execute(
+        "SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell ORDER BY person_id, ts"
+    ).fetchnumpy()
+    runs = cell_runs(c["person_id"], c["t"], c["tower_id"])
+    order = np.lexsort((runs.end, runs.tower, runs.start, runs.person))
+    got_runs = con.execute(
+        'SELECT DISTINCT person_id, start, tower_id, "end" FROM cell_runs_index '
+        'ORDER BY person_id, start, tower_id, "end"'
+    ).fetchnumpy()
+    con.close()
+    assert (runs.start[order] == got_runs["start"]).all()
+    assert (runs.tower[order] == got_runs["tower_id"]).all()
+    assert (runs.end[order] == got_runs["end"]).all()
+
+
+def test_tracing_cases_together_equals_tracing_each_alone(
     traced_city: tuple[Path, LocationStore], access: LocationAccess
 ) -> None:
-    """Boxes placed on grid-cell and hour boundaries find exactly who a full scan finds."""
-    from epicity.tracing.service import BIN_DEGREES, gps_candidates
-
-    con = traced_city[1].connect()
-    fixes = con.execute("SELECT person_id, lat, lon, epoch(ts)::BIGINT AS t FROM gps").fetchnumpy()
-    con.close()
-    rng = np.random.default_rng(5)
-    picks = rng.choice(len(fixes["t"]), size=40, replace=False)
-    boxes = []
-    for i in picks:
-        # Snap a corner onto a cell edge and an hour edge, so the box straddles both.
-        lat0 = np.floor(fixes["lat"][i] / BIN_DEGREES) * BIN_DEGREES - 0.0007
-        lon0 = np.floor(fixes["lon"][i] / BIN_DEGREES) * BIN_DEGREES - 0.0009
-        t0 = int(fixes["t"][i]) // 3600 * 3600 - 600
-        boxes.append((lat0, lat0 + 0.0016, lon0, lon0 + 0.002, t0, t0 + 1800))
-    start, end = int(fixes["t"].min()), int(fixes["t"].max()) + 1
+    ids = cases(traced_city[1])[:6]
     with access.open(PURPOSE) as reader:
-        found = gps_candidates(reader, boxes, case_id=-1, start=start, end=end)
-    inside = np.zeros(len(fixes["t"]), dtype=bool)
-    for lat0, lat1, lon0, lon1, t0, t1 in boxes:
-        inside |= (
-            (fixes["lat"] >= lat0)
-            & (fixes["lat"] <= lat1)
-            & (fixes["lon"] >= lon0)
-            & (fixes["lon"] <= lon1)
-            & (fixes["t"] >= t0)
-            & (fixes["t"] <= t1)
-        )
-    expected = sorted({int(p) for p in fixes["person_id"][inside]})
-    assert expected
-    assert found == expected
+        together = investigate_many(reader, ids)
+    for case_id, inv in zip(ids, together, strict=True):
+        with access.open(PURPOSE, case_id=case_id) as reader:
+            alone = investigate(reader, case_id)
+        assert inv.case == alone.case
+        assert [(c.contact_id, c.tier, round(c.risk_score, 12)) for c in inv.contacts] == [
+            (c.contact_id, c.tier, round(c.risk_score, 12)) for c in alone.contacts
+        ]
+        assert inv.area == alone.area
+    assert any(inv.contacts for inv in together)
+    assert any(a.people > 0 for inv in together for a in inv.area)
+
+
+def test_an_index_built_with_other_thresholds_is_refused(
+    traced_city: tuple[Path, LocationStore], access: LocationAccess
+) -> None:
+    case_id = cases(traced_city[1])[0]
+    with (
+        access.open(PURPOSE, case_id=case_id) as reader,
+        pytest.raises(TracingError, match=r"stay_radius_m=60\.0"),
+    ):
+        investigate(reader, case_id, config=TracingConfig(stay_radius_m=80.0))

@@ -54,7 +54,18 @@ __all__ = [
 ]
 
 # Tables whose rows are personal data: reading them is what the audit log records.
-LOCATION_TABLES = ("gps", "cell", "card", "entries", "people", "cases")
+# Personal data: the records, the registry, and the place-time index derived from the records.
+LOCATION_TABLES = (
+    "gps",
+    "cell",
+    "card",
+    "entries",
+    "people",
+    "cases",
+    "stay_index",
+    "visit_index",
+    "cell_runs_index",
+)
 PERSONAL_DATA_ROLES = ("admin", "investigator", "health_officer", "system")
 MIN_PURPOSE_LENGTH = 10
 # Table functions a query may use: they generate rows and read nothing.
@@ -90,7 +101,7 @@ def check_role(role: str) -> str:
 class LocationReader:
     """Runs SELECT queries on the location store for one audited access (see `open`)."""
 
-    __slots__ = ("_con", "_rows", "_statements", "_tables")
+    __slots__ = ("_con", "_rows", "_schema", "_statements", "_tables")
 
     def __init__(self, store: LocationStore) -> None:
         con = store.connect()
@@ -106,6 +117,7 @@ class LocationReader:
         self._rows = 0
         self._tables: dict[str, None] = {}
         self._statements: list[str] = []
+        self._schema: dict[str, list[str]] | None = None
 
     @property
     def rows_returned(self) -> int:
@@ -119,6 +131,8 @@ class LocationReader:
 
     def schema(self) -> dict[str, list[str]]:
         """The stored tables and their columns: metadata only, no rows, not counted."""
+        if self._schema is not None:
+            return {k: list(v) for k, v in self._schema.items()}
         rows = (
             self._connection()
             .execute(
@@ -130,15 +144,33 @@ class LocationReader:
         out: dict[str, list[str]] = {}
         for table, column in rows:
             out.setdefault(str(table), []).append(str(column))
-        return out
+        self._schema = out  # the reader's views are fixed when it opens
+        return {k: list(v) for k, v in out.items()}
 
-    def query(self, sql: str, params: Params = None) -> pa.Table:
-        """Run one SELECT (parameters as ``?``/``$1`` list or ``$name`` dict); an Arrow table."""
+    def query(
+        self, sql: str, params: Params = None, inputs: Mapping[str, pa.Table] | None = None
+    ) -> pa.Table:
+        """Run one SELECT (parameters as ``?``/``$1`` list or ``$name`` dict); an Arrow table.
+
+        `inputs` are the caller's own tables (e.g. the keys of a case's places and hours),
+        visible to the query under their names for its duration; they cannot shadow a stored
+        table.
+        """
         con = self._connection()
+        inputs = dict(inputs or {})
+        clash = sorted(set(inputs) & {t.lower() for t in self.schema()})
+        if clash:
+            raise QueryRefused(f"input table {', '.join(clash)} has the name of a stored table")
         self._check(con, sql)
-        table: pa.Table = con.sql(sql, params=params).to_arrow_table()
-        self._rows += table.num_rows
-        return table
+        for name, table in inputs.items():
+            con.register(name, table)
+        try:
+            result: pa.Table = con.sql(sql, params=params).to_arrow_table()
+        finally:
+            for name in inputs:
+                con.unregister(name)
+        self._rows += result.num_rows
+        return result
 
     def query_numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray[Any, Any]]:
         """`query`, as a dict of NumPy arrays by column name."""

@@ -71,6 +71,8 @@ _ROW_GROUP_SIZE = 122_880
 # DuckDB spills to the staging directory beyond this; one day of a city of a million people
 # sorts within it.
 MEMORY_LIMIT = "4GB"
+# Tables the place-time index is built from.
+_INDEX_SOURCES = {"gps", "cell", "card", "entries", "towers", "merchants"}
 
 
 class IngestError(Exception):
@@ -770,8 +772,12 @@ def ingest_directory(
     store_path: Path,
     *,
     progress: Progress | None = None,
+    index: bool = True,
 ) -> IngestReport:
     """Validate every table file in `source`, then load them all into the store at once.
+
+    With `index` (the default), a load that changes location records or places also rebuilds
+    the place-time index tracing reads (`epicity.tracing.index`), in the same commit.
 
     Raises `IngestError` (store unchanged) when a file is missing a column, holds a value
     that does not parse or breaks a rule of `epicity.records.schema`.
@@ -816,6 +822,18 @@ def ingest_directory(
                 if res.staged or res.files != tables.get(name, []):
                     changed = True
                 tables[name] = res.files
+            if changed and index and _INDEX_SOURCES & {n for n, r in results.items() if r.staged}:
+                # Derived data rides in the same commit: the index never lags the records.
+                from epicity.tracing.index import build_index
+
+                built = build_index(store.path, tables, staging, progress=progress)
+                for name, index_files in built.items():
+                    for stored in index_files:
+                        target = store.path / stored.path
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(staging / stored.path, target)
+                        moved.append(target)
+                    tables[name] = index_files
             if changed:
                 store.commit(tables)  # the atomic step
             committed = True

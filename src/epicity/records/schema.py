@@ -15,6 +15,7 @@ __all__ = [
     "CASES",
     "CELL",
     "DAILY_COUNTS",
+    "DERIVED_TABLES",
     "ENTRIES",
     "GPS",
     "MERCHANTS",
@@ -325,6 +326,8 @@ ALL_TABLES: tuple[Table, ...] = (
     DAILY_COUNTS,
 )
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in ALL_TABLES}
+# Tables the store derives from the loaded ones (tracing's place-time index); never loaded.
+DERIVED_TABLES = ("stay_index", "visit_index", "cell_runs_index", "index_settings")
 
 
 def markdown_table(table: Table) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import duckdb
 
-from epicity.records.schema import ALL_TABLES, TABLES_BY_NAME
+from epicity.records.schema import ALL_TABLES, DERIVED_TABLES, TABLES_BY_NAME
 
 __all__ = [
     "FORMAT_VERSION",
@@ -233,7 +233,7 @@ class LocationStore:
                     shutil.rmtree(entry, ignore_errors=True)
             elif entry.name.startswith(f".{MANIFEST_NAME}.") and entry.name.endswith(".tmp"):
                 entry.unlink(missing_ok=True)
-            elif entry.is_dir() and entry.name in TABLES_BY_NAME:
+            elif entry.is_dir() and (entry.name in TABLES_BY_NAME or entry.name in DERIVED_TABLES):
                 for f in entry.rglob("*.parquet"):
                     if f not in live:
                         f.unlink(missing_ok=True)

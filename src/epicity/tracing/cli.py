@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -27,6 +27,7 @@ from epicity.privacy.access import LocationAccess
 from epicity.privacy.errors import PrivacyError
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
+from epicity.tracing.index import rebuild_index
 from epicity.tracing.outbox import add_confirmation, confirmations_for, enqueue
 from epicity.tracing.service import Investigation, TracingError, investigate, warning_context
 from epicity.tracing.timeline import Confirmation
@@ -352,3 +353,34 @@ def confirm(
             raise fail(str(exc)) from None
         session.commit()
         Console().print(f"confirmation {row.id} recorded for case {case}: {action} ({method})")
+
+
+@app.command("index")
+def index(
+    store: Path = typer.Option(Path("var/store"), "--store", help="Location store directory."),
+) -> None:
+    """Rebuild the place-time index tracing reads (ingest keeps it up to date by itself)."""
+    if not (store / "manifest.json").is_file():
+        raise fail(f"--store {store}: no location store there (run epicity ingest first)")
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done, total=total)
+
+        rows = rebuild_index(LocationStore(store), TracingConfig(), progress=progress)
+    table = Table("index table", "rows", title="Place-time index")
+    for name, count in rows.items():
+        table.add_row(name, f"{count:,}")
+    Console().print(table)
+    Console().print(f"built in {time.perf_counter() - started:.1f} s -> {store}")

@@ -32,7 +32,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.spatial import cKDTree
 
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.stays import CellRuns, GpsStays, VenueVisits
@@ -159,8 +158,7 @@ def _snap_to_venues(gps: GpsStays, venues: Venues, config: TracingConfig) -> NDA
     out = np.full(len(gps), -1, dtype=np.int64)
     if not len(gps) or not len(venues.merchant_id):
         return out
-    tree = cKDTree(np.column_stack([venues.x, venues.y]))
-    dist, idx = tree.query(np.column_stack([gps.x, gps.y]))
+    dist, idx = venues.tree.query(np.column_stack([gps.x, gps.y]))
     ok = (dist <= config.snap_radius_m) & (gps.end - gps.start <= MAX_VISIT_S)
     out[ok] = venues.merchant_id[idx[ok]]
     return out

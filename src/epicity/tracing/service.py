@@ -7,7 +7,7 @@ emergency and the purpose and writes the audit record; this module never opens t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
@@ -18,9 +18,10 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from epicity.geo import LocalProjection
-from epicity.tracing.config import TracingConfig
+from epicity.tracing.config import DEFAULT_DWELL, TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
-from epicity.tracing.stays import cell_runs, gps_stays, venue_visits
+from epicity.tracing.index import grid_cells_near, hour_keys, read_settings, reference_projection
+from epicity.tracing.stays import CellRuns, GpsStays, VenueVisits, cell_runs, venue_visits
 from epicity.tracing.timeline import (
     Confirmation,
     PersonRecords,
@@ -36,17 +37,12 @@ __all__ = [
     "Investigation",
     "RecordReader",
     "TracingError",
-    "gps_candidates",
     "infectious_window",
     "investigate",
-    "search_boxes",
+    "investigate_many",
     "warning_context",
 ]
 
-# A candidate contact's stay can lie this far from the case's place and still have a fix in the
-# search box (a stay's centre is the mean of fixes chained at most `stay_radius_m` apart).
-SEARCH_MARGIN_M = 500.0
-BIN_DEGREES = 0.005  # grid of the candidate search (about 550 m x 440 m in Seoul)
 IN_WINDOW = (
     "ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ"  # the two parameters: _ts(start), _ts(end)
 )
@@ -59,7 +55,12 @@ class TracingError(Exception):
 class RecordReader(Protocol):
     """What tracing needs from the access layer: audited SQL over the location store."""
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table: ...
+    def query(
+        self,
+        sql: str,
+        params: Sequence[Any] | None = None,
+        inputs: Mapping[str, pa.Table] | None = None,
+    ) -> pa.Table: ...
 
     def schema(self) -> dict[str, list[str]]: ...
 
@@ -142,9 +143,12 @@ def _load_reference(reader: RecordReader) -> _Reference:
     merchants = reader.query("SELECT merchant_id, name, category, lat, lon, indoor FROM merchants")
     if towers.num_rows == 0 and merchants.num_rows == 0:
         raise TracingError("store: no towers and no merchants loaded")
-    lat = np.concatenate([_col(towers, "lat", float), _col(merchants, "lat", float)])
-    lon = np.concatenate([_col(towers, "lon", float), _col(merchants, "lon", float)])
-    proj = LocalProjection(float(np.median(lat)), float(np.median(lon)))
+    proj = reference_projection(
+        _col(towers, "lat", float),
+        _col(towers, "lon", float),
+        _col(merchants, "lat", float),
+        _col(merchants, "lon", float),
+    )
     tx, ty = proj.to_xy(_col(towers, "lat", float), _col(towers, "lon", float))
     mx, my = proj.to_xy(_col(merchants, "lat", float), _col(merchants, "lon", float))
     venues = Venues(
@@ -171,7 +175,12 @@ def _load_reference(reader: RecordReader) -> _Reference:
 
 
 def _records(
-    reader: RecordReader, ref: _Reference, where: str, params: Sequence[Any], tables: set[str]
+    reader: RecordReader,
+    ref: _Reference,
+    where: str,
+    params: Sequence[Any],
+    tables: set[str],
+    inputs: Mapping[str, pa.Table] | None = None,
 ) -> PersonRecords:
     """GPS, card+entries and cell rows matching `where` (on person_id and ts), sorted."""
 
@@ -182,39 +191,67 @@ def _records(
             f"SELECT person_id, epoch(ts)::BIGINT AS t, {cols} FROM {table} "
             f"WHERE {where} ORDER BY person_id, ts, {cols}",
             list(params),
+            inputs,
         )
 
-    empty_i, empty_f = np.empty(0, np.int64), np.empty(0, np.float64)
     g = q("gps", "lat, lon, accuracy_m")
     gx, gy = (
         ref.projection.to_xy(_col(g, "lat", float), _col(g, "lon", float))
         if g is not None
-        else (empty_f, empty_f)
+        else (_EMPTY_F, _EMPTY_F)
     )
     parts = [
         (t, src)
         for t, src in ((q("card", "merchant_id"), "card"), (q("entries", "merchant_id"), "entries"))
         if t is not None
     ]
-    v_person = np.concatenate([_col(t, "person_id", np.int64) for t, _ in parts] or [empty_i])
-    v_t = np.concatenate([_col(t, "t", np.int64) for t, _ in parts] or [empty_i])
-    v_venue = np.concatenate([_col(t, "merchant_id", np.int64) for t, _ in parts] or [empty_i])
+    v_person = np.concatenate([_col(t, "person_id", np.int64) for t, _ in parts] or [_EMPTY_I])
+    v_t = np.concatenate([_col(t, "t", np.int64) for t, _ in parts] or [_EMPTY_I])
+    v_venue = np.concatenate([_col(t, "merchant_id", np.int64) for t, _ in parts] or [_EMPTY_I])
     v_src = np.concatenate([np.full(t.num_rows, src) for t, src in parts] or [np.empty(0, str)])
     order = np.lexsort((v_t, v_person))
     c = q("cell", "tower_id")
     return PersonRecords(
-        gps_person=_col(g, "person_id", np.int64) if g is not None else empty_i,
-        gps_t=_col(g, "t", np.int64) if g is not None else empty_i,
+        gps_person=_col(g, "person_id", np.int64) if g is not None else _EMPTY_I,
+        gps_t=_col(g, "t", np.int64) if g is not None else _EMPTY_I,
         gps_x=gx,
         gps_y=gy,
-        gps_accuracy=_col(g, "accuracy_m", float) if g is not None else empty_f,
+        gps_accuracy=_col(g, "accuracy_m", float) if g is not None else _EMPTY_F,
         visit_person=v_person[order],
         visit_t=v_t[order],
         visit_venue=v_venue[order],
         visit_source=v_src[order].astype(str),
-        cell_person=_col(c, "person_id", np.int64) if c is not None else empty_i,
-        cell_t=_col(c, "t", np.int64) if c is not None else empty_i,
-        cell_tower=_col(c, "tower_id", np.int64) if c is not None else empty_i,
+        cell_person=_col(c, "person_id", np.int64) if c is not None else _EMPTY_I,
+        cell_t=_col(c, "t", np.int64) if c is not None else _EMPTY_I,
+        cell_tower=_col(c, "tower_id", np.int64) if c is not None else _EMPTY_I,
+    )
+
+
+def _person_slice(records: PersonRecords, person: int, start: int, end: int) -> PersonRecords:
+    """One person's rows with times in [start, end) (rows sorted by person then time)."""
+
+    def cut(p: NDArray[np.int64], t: NDArray[np.int64]) -> slice:
+        lo, hi = np.searchsorted(p, [person, person + 1])
+        a = lo + np.searchsorted(t[lo:hi], start)
+        b = lo + np.searchsorted(t[lo:hi], end)
+        return slice(int(a), int(b))
+
+    g = cut(records.gps_person, records.gps_t)
+    v = cut(records.visit_person, records.visit_t)
+    c = cut(records.cell_person, records.cell_t)
+    return PersonRecords(
+        records.gps_person[g],
+        records.gps_t[g],
+        records.gps_x[g],
+        records.gps_y[g],
+        records.gps_accuracy[g],
+        records.visit_person[v],
+        records.visit_t[v],
+        records.visit_venue[v],
+        records.visit_source[v],
+        records.cell_person[c],
+        records.cell_t[c],
+        records.cell_tower[c],
     )
 
 
@@ -231,169 +268,382 @@ def investigate(
     confirmations: Sequence[Confirmation] = (),
 ) -> Investigation:
     """Trace one confirmed case: timeline over its infectious window, contacts, area exposures."""
+    return investigate_many(
+        reader,
+        [case_id],
+        config=config,
+        timezone=timezone,
+        confirmations={case_id: confirmations},
+    )[0]
+
+
+def investigate_many(
+    reader: RecordReader,
+    case_ids: Sequence[int],
+    *,
+    config: TracingConfig | None = None,
+    timezone: str = "Asia/Seoul",
+    confirmations: Mapping[int, Sequence[Confirmation]] | None = None,
+) -> list[Investigation]:
+    """Trace several confirmed cases at once (a day's new cases): the same result as tracing
+    each alone, with one read of the store per kind of record instead of one per case."""
     config = config or TracingConfig()
+    confirmations = confirmations or {}
     tz = ZoneInfo(timezone)
     schema = reader.schema()
     tables = set(schema)
     if "cases" not in tables:
         raise TracingError("store: no cases loaded")
-    case = _load_case(reader, case_id)
-    w0, w1, onset = infectious_window(case, tz, config)
+    if not case_ids:
+        return []
+    _check_index(reader, tables, config)
+    cases = _load_cases(reader, case_ids)
+    windows = [infectious_window(c, tz, config) for c in cases]
     ref = _load_reference(reader)
     pad = config.stay_max_gap_s
-    own = _records(
+    ids = _ids_input(case_ids)
+    own_all = _records(
         reader,
         ref,
-        f"person_id = ? AND {IN_WINDOW}",
-        [case_id, _ts(w0 - pad), _ts(w1 + pad)],
+        f"person_id IN (SELECT id FROM case_ids) AND {IN_WINDOW}",
+        [_ts(min(w[0] for w in windows) - pad), _ts(max(w[1] for w in windows) + pad)],
         tables,
+        {"case_ids": ids},
     )
     towers = (ref.tower_ids, ref.tower_x, ref.tower_y, ref.tower_range)
-    timeline = build_timeline(own, ref.venues, towers, ref.projection, config)
-    timeline = apply_confirmations(timeline, confirmations, ref.venues, ref.projection)
-    timeline = [
-        replace(s, start=max(s.start, w0), end=min(s.end, w1))
-        for s in timeline
-        if s.end > w0 and s.start < w1
-    ]
+    timelines: list[list[Stay]] = []
+    case_runs: list[CellRuns] = []
+    for case, (w0, w1, _) in zip(cases, windows, strict=True):
+        own = _person_slice(own_all, case.person_id, w0 - pad, w1 + pad)
+        timeline = build_timeline(own, ref.venues, towers, ref.projection, config)
+        timeline = apply_confirmations(
+            timeline, confirmations.get(case.person_id, ()), ref.venues, ref.projection
+        )
+        timelines.append(
+            [
+                replace(s, start=max(s.start, w0), end=min(s.end, w1))
+                for s in timeline
+                if s.end > w0 and s.start < w1
+            ]
+        )
+        runs = cell_runs(own.cell_person, own.cell_t, own.cell_tower)
+        keep = (runs.end > w0) & (runs.start < w1)
+        case_runs.append(CellRuns(*(getattr(runs, f)[keep] for f in _RUN_FIELDS)))
 
-    visits, gps, cells = _candidates(reader, ref, case_id, timeline, w0, w1, tables, config)
-    household, home_xy = _household(reader, ref, case_id, schema)
-    case_cells = cell_runs(own.cell_person, own.cell_t, own.cell_tower)
-    keep = (case_cells.end > w0) & (case_cells.start < w1)
-    case_cells = type(case_cells)(
-        *(getattr(case_cells, f)[keep] for f in ("person", "tower", "start", "end", "records"))
-    )
-    contacts, area = find_contacts(
-        case_id,
-        timeline,
-        onset,
-        visits,
-        gps,
-        ref.venues,
-        config,
-        household=household,
-        home_xy=home_xy,
-        case_cells=case_cells,
-        cells=cells,
-    )
-    return Investigation(case, w0, w1, onset, timeline, contacts, area, ref.names)
+    visits = _visits_near(reader, ref, timelines, tables, config)
+    stays = _stays_near(reader, ref, timelines, tables, config)
+    households = _households(reader, ref, case_ids, schema)
+    out: list[Investigation] = []
+    for n, (case, (w0, w1, onset)) in enumerate(zip(cases, windows, strict=True)):
+        household, home_xy = households.get(case.person_id, ([], None))
+        contacts, _ = find_contacts(
+            case.person_id,
+            timelines[n],
+            onset,
+            visits[n],
+            stays[n],
+            ref.venues,
+            config,
+            household=household,
+            home_xy=home_xy,
+        )
+        out.append(Investigation(case, w0, w1, onset, timelines[n], contacts, [], ref.names))
+    _area_counts(reader, out, case_runs, tables)
+    return out
 
 
-def _candidates(
+_RUN_FIELDS = ("person", "tower", "start", "end", "records")
+_EMPTY_I = np.empty(0, np.int64)
+_EMPTY_F = np.empty(0, np.float64)
+
+
+def _ids_input(ids: Sequence[int]) -> pa.Table:
+    return pa.table({"id": pa.array([int(i) for i in ids], pa.int64())})
+
+
+def _check_index(reader: RecordReader, tables: set[str], config: TracingConfig) -> None:
+    """The place-time index must exist (when there are records) and match the thresholds."""
+    if not tables & {"gps", "cell", "card", "entries"}:
+        return
+    if "index_settings" not in tables:
+        raise TracingError(
+            "store: no place-time index; a load builds it (`epicity ingest`), or rebuild it "
+            "with `epicity trace index --store PATH`"
+        )
+    rows = reader.query("SELECT * FROM index_settings").to_pylist()
+    problem = read_settings(rows[0]).mismatch(config) if rows else "empty index_settings"
+    if problem:
+        raise TracingError(f"store: {problem}")
+
+
+def _load_cases(reader: RecordReader, case_ids: Sequence[int]) -> list[CaseInfo]:
+    rows = reader.query(
+        "SELECT person_id, symptom_onset, test_date, confirmed_date FROM cases "
+        "WHERE person_id IN (SELECT id FROM case_ids)",
+        inputs={"case_ids": _ids_input(case_ids)},
+    ).to_pylist()
+    by_id = {int(r["person_id"]): r for r in rows}
+    out = []
+    for case_id in case_ids:
+        row = by_id.get(int(case_id))
+        if row is None:
+            raise TracingError(f"case: no confirmed case with person_id {case_id} in the store")
+        if row["confirmed_date"] is None:
+            raise TracingError(f"case {case_id}: no confirmation date, so no infectious window")
+        out.append(
+            CaseInfo(int(case_id), row["symptom_onset"], row["test_date"], row["confirmed_date"])
+        )
+    return out
+
+
+def _split_by_case(case_no: NDArray[np.int64], n_cases: int) -> list[NDArray[np.int64]]:
+    """Row indexes of each case (rows in any order)."""
+    order = np.argsort(case_no, kind="stable")
+    bounds = np.searchsorted(case_no[order], np.arange(n_cases + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n_cases)]
+
+
+def _visits_near(
     reader: RecordReader,
     ref: _Reference,
-    case_id: int,
-    timeline: list[Stay],
-    w0: int,
-    w1: int,
+    timelines: Sequence[Sequence[Stay]],
     tables: set[str],
     config: TracingConfig,
-) -> tuple[Any, Any, Any]:
-    """Other people's visits at the case's venues, GPS stays near its places, cell runs at its
-    towers, each read with bounds that cannot miss a pair (see SEARCH_MARGIN_M)."""
-    dwell = config.max_dwell_s
-    venues_visited = sorted({s.place_id for s in timeline if s.place_id is not None})
-    empty = PersonRecords(
-        *(np.empty(0, np.int64),) * 2,
-        *(np.empty(0, np.float64),) * 3,
-        *(np.empty(0, np.int64),) * 3,
-        np.empty(0, str),
-        *(np.empty(0, np.int64),) * 3,
+) -> list[VenueVisits]:
+    """Per case, everyone's payments and entries at the case's venues in the hours when their
+    visit could overlap the case's (a record at t means a visit from t - before to t + after)."""
+    before = max(b for b, _ in [*config.dwell.values(), DEFAULT_DWELL])
+    after = max(a for _, a in [*config.dwell.values(), DEFAULT_DWELL])
+    keys: list[NDArray[np.int64]] = []
+    owners: list[NDArray[np.int64]] = []
+    places: list[NDArray[np.int64]] = []
+    for n, timeline in enumerate(timelines):
+        for s in timeline:
+            if s.kind == "venue" and s.place_id is not None:
+                k = hour_keys(s.place_id, s.start - after, s.end + before + 1)
+                keys.append(k)
+                owners.append(np.full(len(k), n))
+                places.append(np.full(len(k), s.place_id))
+    found = _by_keys(
+        reader,
+        "visit_index",
+        "person_id, t, merchant_id, source",
+        keys,
+        owners,
+        tables,
+        places,
+        "merchant_id",
     )
-    visit_records = empty
-    if venues_visited:
-        ids = ",".join(str(int(v)) for v in venues_visited)
-        visit_records = _records(
-            reader,
-            ref,
-            f"merchant_id IN ({ids}) AND person_id <> ? AND {IN_WINDOW}",
-            [case_id, _ts(w0 - dwell), _ts(w1 + dwell)],
-            tables & {"card", "entries"},
+    out = []
+    for rows in _split_by_case(found["case_no"], len(timelines)):
+        venue = found["merchant_id"][rows]
+        out.append(
+            venue_visits(
+                found["person_id"][rows],
+                found["t"][rows],
+                venue,
+                found["source"][rows].astype(str),
+                ref.venues.category[ref.venues.index_of(venue)],
+                config,
+            )
         )
-    vrow = ref.venues.index_of(visit_records.visit_venue)
-    visits = venue_visits(
-        visit_records.visit_person,
-        visit_records.visit_t,
-        visit_records.visit_venue,
-        visit_records.visit_source,
-        ref.venues.category[vrow],
-        config,
+    return out
+
+
+def _stays_near(
+    reader: RecordReader,
+    ref: _Reference,
+    timelines: Sequence[Sequence[Stay]],
+    tables: set[str],
+    config: TracingConfig,
+) -> list[GpsStays]:
+    """Per case, everyone's GPS stays whose centre can be at one of the case's places (within
+    `same_place_m` of it, or snapped to its venue) at an hour of the case's stay there."""
+    radius = max(config.same_place_m, config.snap_radius_m)
+    vrow = {int(v): i for i, v in enumerate(ref.venues.merchant_id)}
+    keys, owners = [], []
+    for n, timeline in enumerate(timelines):
+        for s in timeline:
+            if s.kind == "area":
+                continue
+            points = [(s.x, s.y)]
+            if s.place_id is not None and int(s.place_id) in vrow:
+                i = vrow[int(s.place_id)]
+                points.append((float(ref.venues.x[i]), float(ref.venues.y[i])))
+            cells = sorted(
+                {c for x, y in points for c in grid_cells_near(x, y, radius, ref.projection)}
+            )
+            for cell in cells:
+                k = hour_keys(cell, s.start, s.end)
+                keys.append(k)
+                owners.append(np.full(len(k), n))
+    found = _by_keys(
+        reader,
+        "stay_index",
+        'person_id, start, "end", lat, lon, radius_m, fixes',
+        keys,
+        owners,
+        tables,
     )
-
-    places = [s for s in timeline if s.kind != "area"]
-    gps = gps_stays(*(np.empty(0, np.int64),) * 2, *(np.empty(0, np.float64),) * 3, config)
-    if places and "gps" in tables:
-        gap = config.stay_max_gap_s + config.stay_pad_s
-        people = gps_candidates(reader, search_boxes(places, config), case_id, w0 - gap, w1 + gap)
-        if people:
-            ids = ",".join(str(int(p)) for p in people)
-            near = _records(
-                reader,
-                ref,
-                f"person_id IN ({ids}) AND {IN_WINDOW}",
-                [_ts(w0 - gap), _ts(w1 + gap)],
-                {"gps"},
+    out = []
+    for rows in _split_by_case(found["case_no"], len(timelines)):
+        rows = rows[np.lexsort((found["start"][rows], found["person_id"][rows]))]
+        x, y = ref.projection.to_xy(found["lat"][rows], found["lon"][rows])
+        out.append(
+            GpsStays(
+                found["person_id"][rows],
+                found["start"][rows],
+                found["end"][rows],
+                x,
+                y,
+                found["radius_m"][rows],
+                found["fixes"][rows].astype(np.int64),
             )
-            # A contact's single fix counts too: apps report rarely while the phone is still,
-            # so a 40-minute meal may leave one fix. Its padding (at most half the way to the
-            # neighbouring fixes) keeps a passer-by's presence short.
-            gps = gps_stays(
-                near.gps_person,
-                near.gps_t,
-                near.gps_x,
-                near.gps_y,
-                near.gps_accuracy,
-                replace(config, stay_min_duration_s=0),
+        )
+    return out
+
+
+# Up to this many keys, a lookup lists them in the query (DuckDB then reads only the row groups
+# holding them); more keys (a day of cases) read the index whole, which is faster then.
+IN_LIST_MAX_KEYS = 5_000
+
+
+def _key_filter(column: str, keys: NDArray[np.int64]) -> str:
+    """`AND column IN (...)` for a short list of keys; empty (no filter) for a long one."""
+    if len(keys) > IN_LIST_MAX_KEYS:
+        return ""
+    return f" AND {column} IN ({','.join(str(int(k)) for k in keys)})"
+
+
+def _by_keys(
+    reader: RecordReader,
+    table: str,
+    columns: str,
+    keys: list[NDArray[np.int64]],
+    owners: list[NDArray[np.int64]],
+    tables: set[str],
+    places: list[NDArray[np.int64]] | None = None,
+    place_column: str | None = None,
+) -> dict[str, NDArray[Any]]:
+    """Rows of an index table at the given keys, each with the case it was looked up for
+    (a row listed under several hours of one case comes once). With `places`, rows must also
+    be at that place (`place_column`): keys of very large ids can coincide."""
+    names = ["case_no", *(c.strip().strip('"') for c in columns.split(","))]
+    if table not in tables or not keys:
+        return {n: np.empty(0, np.int64) for n in names}
+    all_keys = np.concatenate(keys)
+    lookup = {"key": all_keys, "case_no": np.concatenate(owners).astype(np.int64)}
+    same_place = ""
+    if places is not None and place_column is not None:
+        lookup["place"] = np.concatenate(places).astype(np.int64)
+        same_place = f" AND i.{place_column} = k.place"
+    cols = ", ".join(f"i.{c.strip()}" for c in columns.split(","))
+    found = reader.query(
+        f"SELECT DISTINCT k.case_no, {cols} FROM {table} i "
+        f"JOIN (SELECT DISTINCT * FROM lookup) k ON i.key = k.key{same_place} "
+        f"WHERE true{_key_filter('i.key', np.unique(all_keys))}",
+        inputs={"lookup": pa.table(lookup)},
+    )
+    return {n: found.column(n).to_numpy(zero_copy_only=False) for n in names}
+
+
+def _area_counts(
+    reader: RecordReader,
+    investigations: list[Investigation],
+    case_runs: Sequence[CellRuns],
+    tables: set[str],
+) -> None:
+    """For each run of a case at a tower: how many other people's runs there overlapped it,
+    not counting the case's close and casual contacts. A count for area alerts; nobody is
+    read out by name (the count is computed inside the query)."""
+    if "cell_runs_index" not in tables:
+        return
+    key_parts: list[NDArray[np.int64]] = []
+    run_parts: list[NDArray[np.int64]] = []
+    for runs in case_runs:
+        for k in range(len(runs)):
+            hk = hour_keys(int(runs.tower[k]), int(runs.start[k]), int(runs.end[k]))
+            key_parts.append(hk)
+            run_parts.append(np.full(len(hk), len(run_parts), dtype=np.int64))
+    if not key_parts:
+        return
+    run_no = np.concatenate(run_parts)
+    case_of_run = np.repeat(
+        np.array([inv.case.person_id for inv in investigations], np.int64),
+        [len(r) for r in case_runs],
+    )
+    lookup = pa.table(
+        {
+            "key": np.concatenate(key_parts),
+            "run_no": run_no,
+            "case_id": case_of_run[run_no],
+            "tower_id": np.concatenate([r.tower for r in case_runs])[run_no],
+            "run_start": np.concatenate([r.start for r in case_runs])[run_no],
+            "run_end": np.concatenate([r.end for r in case_runs])[run_no],
+        }
+    )
+    named = pa.table(
+        {
+            "case_id": pa.array(
+                [inv.case.person_id for inv in investigations for _ in inv.contacts], pa.int64()
+            ),
+            "person_id": pa.array(
+                [c.contact_id for inv in investigations for c in inv.contacts], pa.int64()
+            ),
+        }
+    )
+    key_filter = _key_filter("r.key", np.unique(lookup.column("key").to_numpy()))
+    counts = reader.query(
+        f"""SELECT k.run_no, count(DISTINCT r.person_id) AS people
+           FROM cell_runs_index r JOIN lookup k ON r.key = k.key AND r.tower_id = k.tower_id
+           WHERE r.start < k.run_end AND r."end" > k.run_start AND r.person_id <> k.case_id
+             {key_filter}
+             AND NOT EXISTS (SELECT 1 FROM named c
+                             WHERE c.case_id = k.case_id AND c.person_id = r.person_id)
+           GROUP BY k.run_no""",
+        inputs={"lookup": lookup, "named": named},
+    )
+    people = dict(
+        zip(counts.column("run_no").to_pylist(), counts.column("people").to_pylist(), strict=True)
+    )
+    first = 0
+    for inv, runs in zip(investigations, case_runs, strict=True):
+        inv.area = [
+            AreaExposure(
+                int(runs.tower[k]),
+                int(runs.start[k]),
+                int(runs.end[k]),
+                int(people.get(first + k, 0)),
             )
-
-    cells = None
-    case_towers = sorted({s.tower_id for s in timeline if s.tower_id is not None})
-    if "cell" in tables:
-        own_towers = (
-            reader.query(
-                f"SELECT DISTINCT tower_id FROM cell WHERE person_id = ? AND {IN_WINDOW}",
-                [case_id, _ts(w0), _ts(w1)],
-            )
-            .column(0)
-            .to_pylist()
-        )
-        case_towers = sorted(set(case_towers) | {int(t) for t in own_towers})
-    if case_towers:
-        ids = ",".join(str(int(t)) for t in case_towers)
-        rows = reader.query(
-            f"""SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell
-                WHERE tower_id IN ({ids}) AND person_id <> ? AND {IN_WINDOW}
-                ORDER BY person_id, ts, tower_id""",
-            [case_id, _ts(w0), _ts(w1)],
-        )
-        cells = cell_runs(
-            _col(rows, "person_id", np.int64),
-            _col(rows, "t", np.int64),
-            _col(rows, "tower_id", np.int64),
-        )
-    return visits, gps, cells
+            for k in range(len(runs))
+        ]
+        first += len(runs)
 
 
-def _household(
-    reader: RecordReader, ref: _Reference, case_id: int, schema: dict[str, list[str]]
-) -> tuple[list[int], tuple[float, float] | None]:
-    """Household members from the resident registry, and the case's home position."""
+def _households(
+    reader: RecordReader, ref: _Reference, case_ids: Sequence[int], schema: dict[str, list[str]]
+) -> dict[int, tuple[list[int], tuple[float, float] | None]]:
+    """Per case: household members from the resident registry, and the case's home position."""
     if not {"household_id", "home_lat", "home_lon"} <= set(schema.get("people", [])):
-        return [], None
+        return {}
     rows = reader.query(
-        """SELECT p.person_id, c.home_lat, c.home_lon FROM people c JOIN people p
-             ON p.household_id = c.household_id
-           WHERE c.person_id = ? AND c.household_id IS NOT NULL""",
-        [case_id],
+        """SELECT c.person_id AS case_id, p.person_id, c.home_lat, c.home_lon
+           FROM people c JOIN people p ON p.household_id = c.household_id
+           WHERE c.person_id IN (SELECT id FROM case_ids) AND c.household_id IS NOT NULL
+           ORDER BY c.person_id, p.person_id""",
+        inputs={"case_ids": _ids_input(case_ids)},
     ).to_pylist()
-    if not rows:
-        return [], None
-    home = None
-    if rows[0]["home_lat"] is not None and rows[0]["home_lon"] is not None:
-        hx, hy = ref.projection.to_xy(rows[0]["home_lat"], rows[0]["home_lon"])
-        home = (float(hx), float(hy))
-    return [int(r["person_id"]) for r in rows if r["person_id"] != case_id], home
+    out: dict[int, tuple[list[int], tuple[float, float] | None]] = {}
+    for r in rows:
+        case_id = int(r["case_id"])
+        members, home = out.get(case_id, ([], None))
+        if home is None and r["home_lat"] is not None and r["home_lon"] is not None:
+            hx, hy = ref.projection.to_xy(r["home_lat"], r["home_lon"])
+            home = (float(hx), float(hy))
+        if int(r["person_id"]) != case_id:
+            members.append(int(r["person_id"]))
+        out[case_id] = (members, home)
+    return out
 
 
 def warning_context(
@@ -444,58 +694,3 @@ def warning_context(
                 district=r["district"] or "", landmark=r["landmark"] or ""
             )
     return venues, towers
-
-
-SearchBox = tuple[float, float, float, float, int, int]  # lat0, lat1, lon0, lon1, t0, t1
-
-
-def search_boxes(places: Sequence[Stay], config: TracingConfig) -> list[SearchBox]:
-    """Around each of the case's places and times, the box in which a fix of anyone whose stay
-    could share that place and time must lie (see SEARCH_MARGIN_M; time widened by the longest
-    gap a stay may span, plus its padding)."""
-    margin_m = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
-    dlat = margin_m / 111_000.0
-    gap = config.stay_max_gap_s + config.stay_pad_s
-    boxes = []
-    for s in places:
-        dlon = dlat / float(np.cos(np.radians(s.lat)))
-        boxes.append(
-            (s.lat - dlat, s.lat + dlat, s.lon - dlon, s.lon + dlon, s.start - gap, s.end + gap)
-        )
-    return boxes
-
-
-def gps_candidates(
-    reader: RecordReader, boxes: Sequence[SearchBox], case_id: int, start: int, end: int
-) -> list[int]:
-    """Everyone but the case with a GPS fix inside any box (and within [start, end)).
-
-    An equi-join on (grid cell, hour) finds them; every cell and hour a box touches is listed,
-    so the exact box test afterwards loses nothing at a cell or hour boundary.
-    """
-    if not boxes:
-        return []
-    values = ",".join(
-        f"({a}, {b}, {c}, {d}, {int(t0)}::BIGINT, {int(t1)}::BIGINT)"
-        for a, b, c, d, t0, t1 in boxes
-    )
-    cell, hour = BIN_DEGREES, 3600
-    rows = reader.query(
-        f"""WITH boxes(lat0, lat1, lon0, lon1, t0, t1) AS (VALUES {values}),
-        keys AS (
-          SELECT *, unnest(range(t0 // {hour}, t1 // {hour} + 1)) AS h FROM (
-            SELECT *, unnest(range(floor(lon0 / {cell})::BIGINT,
-                                   floor(lon1 / {cell})::BIGINT + 1)) AS ix FROM (
-              SELECT *, unnest(range(floor(lat0 / {cell})::BIGINT,
-                                     floor(lat1 / {cell})::BIGINT + 1)) AS iy
-              FROM boxes)))
-        SELECT DISTINCT g.person_id FROM gps g JOIN keys k
-          ON floor(g.lat / {cell})::BIGINT = k.iy AND floor(g.lon / {cell})::BIGINT = k.ix
-         AND epoch(g.ts)::BIGINT // {hour} = k.h
-        WHERE g.lat BETWEEN k.lat0 AND k.lat1 AND g.lon BETWEEN k.lon0 AND k.lon1
-          AND epoch(g.ts) BETWEEN k.t0 AND k.t1
-          AND g.person_id <> ? AND {IN_WINDOW}
-        ORDER BY g.person_id""",
-        [case_id, _ts(start), _ts(end)],
-    )
-    return [int(p) for p in rows.column(0).to_pylist()]

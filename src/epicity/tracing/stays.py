@@ -14,9 +14,19 @@ from numpy.typing import NDArray
 
 from epicity.tracing.config import TracingConfig
 
-__all__ = ["CellRuns", "GpsStays", "VenueVisits", "cell_runs", "gps_stays", "venue_visits"]
+__all__ = [
+    "CellRuns",
+    "GpsStays",
+    "VenueVisits",
+    "cell_links",
+    "cell_runs",
+    "gps_links",
+    "gps_stays",
+    "venue_visits",
+]
 
 I64 = NDArray[np.int64]
+CELL_RUN_GAP_S = 2 * 3600  # a longer silence ends a run at a tower
 F64 = NDArray[np.float64]
 
 
@@ -36,30 +46,46 @@ class GpsStays:
         return len(self.person)
 
 
+def gps_links(person: I64, t: I64, x: F64, y: F64, config: TracingConfig) -> NDArray[np.bool_]:
+    """For each pair of consecutive fixes (sorted by person then time), whether the second
+    continues the first's stay: same person, within `stay_radius_m` and `stay_max_gap_s`."""
+    same = person[1:] == person[:-1]
+    step = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
+    gap = t[1:] - t[:-1]
+    return np.asarray(same & (step <= config.stay_radius_m) & (gap <= config.stay_max_gap_s))
+
+
 def gps_stays(
-    person: I64, t: I64, x: F64, y: F64, accuracy: F64, config: TracingConfig
+    person: I64,
+    t: I64,
+    x: F64,
+    y: F64,
+    accuracy: F64,
+    config: TracingConfig,
+    *,
+    emit: NDArray[np.bool_] | None = None,
 ) -> GpsStays:
     """Chain consecutive fixes of a person that lie within `stay_radius_m` of each other and
     `stay_max_gap_s` apart; chains lasting `stay_min_duration_s` (before padding) are stays.
 
     Input must be sorted by person then time. Each stay is padded by `stay_pad_s` on both sides
     (people arrive before the first fix and leave after the last), but never beyond the
-    midpoint to the person's neighbouring fixes.
+    midpoint to the person's neighbouring fixes. `emit` (per fix) drops the chains whose first
+    fix is False: the index build passes neighbouring fixes that only bound the padding.
     """
     n = len(person)
     if n == 0:
         empty_i = np.empty(0, np.int64)
         empty_f = np.empty(0, np.float64)
         return GpsStays(empty_i, empty_i, empty_i, empty_f, empty_f, empty_f, empty_i)
-    same = person[1:] == person[:-1]
-    step = np.hypot(x[1:] - x[:-1], y[1:] - y[:-1])
-    gap = t[1:] - t[:-1]
-    linked = same & (step <= config.stay_radius_m) & (gap <= config.stay_max_gap_s)
+    linked = gps_links(person, t, x, y, config)
     # A chain starts wherever the previous fix is not linked to this one.
     chain_of_fix = np.cumsum(np.concatenate([[True], ~linked])) - 1
     starts = np.flatnonzero(np.concatenate([[True], ~linked]))
     ends = np.concatenate([starts[1:], [n]]) - 1
     keep = (t[ends] - t[starts]) >= config.stay_min_duration_s
+    if emit is not None:
+        keep &= emit[starts]
     counts = (ends - starts + 1)[keep]
     fix_kept = keep[chain_of_fix]
     # Renumber kept chains 0..k-1 for the per-stay sums.
@@ -86,11 +112,23 @@ def _group_median(group: I64, values: F64, counts: I64) -> F64:
     """Median of `values` per group 0..k-1 (groups given in ascending order, sizes `counts`)."""
     if not len(counts):
         return np.empty(0, np.float64)
-    ordered = values[np.lexsort((values, group))]
     first = np.cumsum(counts) - counts
-    low = ordered[first + (counts - 1) // 2]
-    high = ordered[first + counts // 2]
-    return np.asarray((low + high) / 2, dtype=np.float64)
+    # Groups of one or two fixes (most of them) need no sort; sort only the larger ones.
+    out = (values[first] + values[first + np.minimum(counts, 2) - 1]) / 2
+    big = counts > 2
+    if big.any():
+        rows = big[group]
+        sub_group, sub_values = group[rows], values[rows]
+        # One integer sort instead of a two-key lexsort: group in the high bits, the value in
+        # millimetres in the low 32 (a city spans far less than 4,000 km).
+        mm = np.round((sub_values - sub_values.min()) * 1000).astype(np.int64)
+        ordered = sub_values[np.argsort((sub_group << 32) | np.minimum(mm, 2**32 - 1))]
+        sub_counts = counts[big]
+        sub_first = np.cumsum(sub_counts) - sub_counts
+        low = ordered[sub_first + (sub_counts - 1) // 2]
+        high = ordered[sub_first + sub_counts // 2]
+        out[big] = (low + high) / 2
+    return np.asarray(out, dtype=np.float64)
 
 
 @dataclass
@@ -168,16 +206,36 @@ class CellRuns:
         return len(self.person)
 
 
-def cell_runs(person: I64, t: I64, tower: I64, max_gap_s: int = 2 * 3600) -> CellRuns:
+def cell_links(
+    person: I64, t: I64, tower: I64, max_gap_s: int = CELL_RUN_GAP_S
+) -> NDArray[np.bool_]:
+    """For each pair of consecutive records, whether the second continues the first's run."""
+    return np.asarray(
+        (person[1:] == person[:-1]) & (tower[1:] == tower[:-1]) & (t[1:] - t[:-1] <= max_gap_s)
+    )
+
+
+def cell_runs(
+    person: I64,
+    t: I64,
+    tower: I64,
+    max_gap_s: int = CELL_RUN_GAP_S,
+    *,
+    emit: NDArray[np.bool_] | None = None,
+) -> CellRuns:
     """Run-length encode a person's serving cells (sorted by person then time); a run ends when
-    the tower changes or the records stop for `max_gap_s`."""
+    the tower changes or the records stop for `max_gap_s`. `emit` drops runs whose first record
+    is False (as in `gps_stays`)."""
     n = len(person)
     if n == 0:
         e = np.empty(0, np.int64)
         return CellRuns(e, e, e, e, e)
-    cont = (person[1:] == person[:-1]) & (tower[1:] == tower[:-1]) & (t[1:] - t[:-1] <= max_gap_s)
+    cont = cell_links(person, t, tower, max_gap_s)
     starts = np.flatnonzero(np.concatenate([[True], ~cont]))
     ends = np.concatenate([starts[1:], [n]]) - 1
+    if emit is not None:
+        keep = emit[starts]
+        starts, ends = starts[keep], ends[keep]
     # Cell times are truncated to the minute: a run covers at least that minute.
     return CellRuns(
         person[starts], tower[starts], t[starts], t[ends] + 60, (ends - starts + 1).astype(np.int64)

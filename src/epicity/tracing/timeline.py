@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial import cKDTree
 
 from epicity.geo import LocalProjection
 from epicity.tracing.config import TracingConfig
@@ -125,9 +127,18 @@ class Venues:
 
     def index_of(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Row of each merchant id (ids must exist)."""
-        order = np.argsort(self.merchant_id)
+        order = self._order
         pos = np.searchsorted(self.merchant_id[order], ids)
         return np.asarray(order[np.clip(pos, 0, len(order) - 1)], dtype=np.int64)
+
+    @cached_property
+    def _order(self) -> NDArray[np.int64]:
+        return np.asarray(np.argsort(self.merchant_id), dtype=np.int64)
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """A k-d tree of the venues' positions (built once, shared by every case)."""
+        return cKDTree(np.column_stack([self.x, self.y]))
 
 
 @dataclass

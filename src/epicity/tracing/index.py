@@ -1,0 +1,534 @@
+"""The place-time index: everyone's GPS stays, venue visits and cell runs, keyed by place and hour.
+
+A case's contacts are the people at the case's places at the case's times. Stored by person
+(as ingest writes them), finding them means scanning everyone's records of the window. The
+index stores the same facts a second time, sorted by a key that joins a place and an hour::
+
+    key = hour << 36 | place        hour = epoch seconds // 3600
+
+where the place is a 0.002 x 0.0025 degree grid cell (about 220 m in Seoul) for GPS stays, the
+merchant for visits and the tower for cell runs. A stay or run is listed once for every hour
+it overlaps, so looking up the keys of a case's places and hours finds every record that can
+overlap them, whatever cell, hour or day boundary they straddle. With the hour in the high bits,
+a key's rows lie in one day's file and one or two row groups; DuckDB checks the keys of a
+``key IN (...)`` list against each row group's min/max and reads only the groups holding them.
+
+Tables (one partition per UTC day of the hour, sorted by key):
+
+- ``stay_index``: GPS stays of everyone with ``stay_min_duration_s = 0`` (a contact's single
+  fix counts), computed over each person's whole track, so a stay crossing midnight is one stay.
+- ``visit_index``: card payments and visitor-log entries by merchant and hour.
+- ``cell_runs_index``: runs of connection records at one tower (see `stays.cell_runs`).
+- ``index_settings``: the thresholds the stays and runs were built with; tracing refuses an
+  index built with other thresholds.
+
+The index is derived data: ingest rebuilds it with every load, in the same atomic commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from epicity.geo import LocalProjection
+from epicity.records.schema import DERIVED_TABLES
+from epicity.records.store import (
+    LocationStore,
+    StoredFile,
+    connect_duckdb,
+    sql_quote,
+    sql_string_list,
+)
+from epicity.tracing.config import TracingConfig
+from epicity.tracing.stays import (
+    CELL_RUN_GAP_S,
+    cell_links,
+    cell_runs,
+    gps_links,
+    gps_stays,
+)
+
+__all__ = [
+    "CELL_DEG_LAT",
+    "CELL_DEG_LON",
+    "HOUR",
+    "INDEX_TABLES",
+    "IndexSettings",
+    "build_index",
+    "grid_cells_near",
+    "hour_keys",
+    "place_key",
+    "read_settings",
+    "rebuild_index",
+    "reference_projection",
+]
+
+HOUR = 3600
+PLACE_BITS = 36
+_PLACE_MASK = (1 << PLACE_BITS) - 1
+CELL_DEG_LAT = 0.002
+CELL_DEG_LON = 0.0025
+_GRID_COLUMNS = round(360 / CELL_DEG_LON)  # cells per row of the global grid
+_LAT_OFFSET = round(90 / CELL_DEG_LAT)
+_LON_OFFSET = round(180 / CELL_DEG_LON)
+_ROW_GROUP_SIZE = 32_768  # small groups: a key's rows are read with few neighbours
+INDEX_TABLES = DERIVED_TABLES
+Progress = Callable[[str, int, int], None]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """Thresholds baked into the index (they must match the tracing configuration)."""
+
+    stay_radius_m: float
+    stay_max_gap_s: int
+    stay_pad_s: int
+    cell_run_gap_s: int = CELL_RUN_GAP_S
+
+    @staticmethod
+    def of(config: TracingConfig) -> IndexSettings:
+        """The settings a tracing configuration needs."""
+        return IndexSettings(config.stay_radius_m, config.stay_max_gap_s, config.stay_pad_s)
+
+    def mismatch(self, config: TracingConfig) -> str | None:
+        """A message naming the first threshold that differs from `config`, or None."""
+        wanted = asdict(IndexSettings.of(config))
+        for name, value in asdict(self).items():
+            if name in wanted and wanted[name] != value:
+                return (
+                    f"the place-time index was built with {name}={value}, the investigation "
+                    f"uses {wanted[name]}: rebuild it with `epicity index --store PATH`"
+                )
+        return None
+
+
+def place_key(place: I64 | int, hour: I64 | int) -> I64:
+    """The index key of a place (grid cell, merchant or tower id) at an hour: the hour in the
+    high bits, so one key's rows sit in one day's file, in one or two row groups. Ids of 2**36
+    or more share keys with smaller ones; readers also match the place column."""
+    place = np.asarray(place, np.int64) & _PLACE_MASK
+    return np.asarray((np.asarray(hour, np.int64) << PLACE_BITS) | place)
+
+
+def grid_cell(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> I64:
+    """The global grid cell of each point."""
+    iy = np.floor(np.asarray(lat) / CELL_DEG_LAT).astype(np.int64) + _LAT_OFFSET
+    ix = np.floor(np.asarray(lon) / CELL_DEG_LON).astype(np.int64) + _LON_OFFSET
+    return np.asarray(iy * _GRID_COLUMNS + ix, dtype=np.int64)
+
+
+def grid_cells_near(x: float, y: float, radius_m: float, proj: LocalProjection) -> list[int]:
+    """Every grid cell holding a point within `radius_m` of (x, y) in the projection's metres."""
+    r = radius_m + 0.01  # a centimetre more: the degrees are rounded on the way back
+    lat, lon = proj.to_latlon(np.array([x - r, x + r]), np.array([y - r, y + r]))
+    corners = grid_cell(lat, lon)
+    y0, y1 = corners // _GRID_COLUMNS
+    x0, x1 = corners % _GRID_COLUMNS
+    return [int(iy * _GRID_COLUMNS + ix) for iy in range(y0, y1 + 1) for ix in range(x0, x1 + 1)]
+
+
+def hour_keys(place: int, start: int, end: int) -> I64:
+    """Keys of a place over every hour that the interval [start, end) overlaps."""
+    hours = np.arange(start // HOUR, max(end - 1, start) // HOUR + 1, dtype=np.int64)
+    return place_key(place, hours)
+
+
+def _spread_over_hours(start: I64, end: I64) -> tuple[I64, I64]:
+    """(row index, hour) for every hour each interval [start, end) overlaps."""
+    first = start // HOUR
+    count = np.maximum(end - 1, start) // HOUR - first + 1
+    rows = np.repeat(np.arange(len(start), dtype=np.int64), count)
+    offset = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    return rows, first[rows] + offset
+
+
+def reference_projection(
+    tower_lat: NDArray[np.float64],
+    tower_lon: NDArray[np.float64],
+    merchant_lat: NDArray[np.float64],
+    merchant_lon: NDArray[np.float64],
+) -> LocalProjection:
+    """The city's metric projection: about the median of its towers and merchants."""
+    lat = np.concatenate([tower_lat, merchant_lat])
+    lon = np.concatenate([tower_lon, merchant_lon])
+    return LocalProjection(float(np.median(lat)), float(np.median(lon)))
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def _last_chains(person: I64, linked: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Rows of each person's last chain (rows sorted by person then time; `linked[i]`: row
+    i + 1 continues row i's chain)."""
+    chain = np.cumsum(np.concatenate([[True], ~linked])) - 1
+    last_row = np.flatnonzero(np.concatenate([person[1:] != person[:-1], [True]]))
+    rows_per_person = np.diff(np.concatenate([[-1], last_row]))
+    return np.asarray(chain == np.repeat(chain[last_row], rows_per_person))
+
+
+def _rows_before(person: I64, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """The row just before each first row of a masked stretch, when it is the same person's."""
+    out = np.zeros(len(person), dtype=bool)
+    first = np.flatnonzero(mask & np.concatenate([[True], ~mask[:-1]]))
+    before = first - 1
+    ok = (before >= 0) & (person[np.maximum(before, 0)] == person[first])
+    out[before[ok]] = True
+    return out
+
+
+def _merge_carry(carry: dict[str, NDArray[Any]], day: dict[str, NDArray[Any]]) -> dict[str, Any]:
+    """Carried rows put before each person's rows of the day (both sorted by person and time;
+    carried rows are older)."""
+    if not len(carry["person_id"]):
+        return day
+    where = np.searchsorted(day["person_id"], carry["person_id"], side="left")
+    return {k: np.insert(day[k], where, carry[k].astype(day[k].dtype)) for k in day}
+
+
+def _each_day_with_carry(
+    con: duckdb.DuckDBPyConnection,
+    days: Sequence[tuple[dt.date, list[Path]]],
+    columns: str,
+    prepare: Callable[[dict[str, Any]], dict[str, Any]],
+    links: Callable[[dict[str, Any]], NDArray[np.bool_]],
+    emit: Callable[[dict[str, Any], NDArray[np.bool_]], None],
+    *,
+    ghost: bool,
+    label: str,
+    progress: Progress | None,
+) -> None:
+    """Feed `emit` each day's rows (sorted by person, time) and which chains are complete.
+
+    Each person's last chain of a day may go on the next day: it is carried over and emitted
+    with that day, so chains are the same as over the whole track at once. With `ghost`, the
+    row before a carried chain is carried too (marked done) because it bounds the chain's
+    padding.
+    """
+    carry: dict[str, NDArray[Any]] | None = None
+    for n, (_, files) in enumerate(days):
+        if progress:
+            progress(label, n, len(days))
+        d = prepare(_read_day(con, files, columns))
+        d["pending"] = np.ones(len(d["person_id"]), dtype=bool)
+        if carry is not None:
+            d = _merge_carry(carry, d)
+        person = d["person_id"]
+        last = np.zeros(len(person), dtype=bool)
+        before = last
+        if n < len(days) - 1 and len(person):
+            last = _last_chains(person, links(d))
+            before = _rows_before(person, last) if ghost else before
+        emit(d, d["pending"] & ~last)
+        keep = last | before
+        carry = {k: v[keep] for k, v in d.items()}
+        carry["pending"] = last[keep]
+    if progress:
+        progress(label, len(days), len(days))
+
+
+def _read_day(
+    con: duckdb.DuckDBPyConnection, files: Sequence[Path], columns: str
+) -> dict[str, Any]:
+    paths = sql_string_list([str(f) for f in files])
+    order = " ORDER BY person_id, t" if len(files) > 1 else ""  # one file is stored sorted
+    rel = con.sql(f"SELECT {columns} FROM read_parquet({paths}, hive_partitioning = false){order}")
+    return {k: np.asarray(v) for k, v in rel.fetchnumpy().items()}
+
+
+class _Writer:
+    """Rows of one index table, written as they come: one file per UTC day of the hour in each
+    batch, sorted by key (a day gets a few small extra files from chains carried past it)."""
+
+    def __init__(self, name: str, staging: Path, schema: pa.Schema) -> None:
+        self.name = name
+        self.staging = staging
+        self.schema = schema
+        self.files: list[StoredFile] = []
+
+    def add(self, columns: Mapping[str, NDArray[Any]]) -> None:
+        day = columns["day"]
+        if not len(day):
+            return
+        # By key, then (stably, a radix sort of small integers) by day.
+        by_key = np.argsort(columns["key"])
+        by_day = np.argsort((day[by_key] - day.min()).astype(np.int16), kind="stable")
+        order = by_key[by_day]
+        sorted_cols = {k: np.asarray(v)[order] for k, v in columns.items() if k != "day"}
+        day = day[order]
+        bounds = np.flatnonzero(np.concatenate([[True], day[1:] != day[:-1], [True]]))
+        for lo, hi in itertools.pairwise(bounds):
+            part = pa.table({k: v[lo:hi] for k, v in sorted_cols.items()}, schema=self.schema)
+            when = dt.date(1970, 1, 1) + dt.timedelta(days=int(day[lo]))
+            rel = f"{self.name}/day={when.isoformat()}/part-{uuid.uuid4()}.parquet"
+            path = self.staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(
+                part,
+                path,
+                row_group_size=_ROW_GROUP_SIZE,
+                compression="zstd",
+                use_dictionary=False,
+            )
+            self.files.append(StoredFile(rel, int(hi - lo), when))
+
+    def finish(self) -> list[StoredFile]:
+        return sorted(self.files, key=lambda f: (f.day or dt.date.min, f.path))
+
+
+def _copy_sorted(
+    con: duckdb.DuckDBPyConnection, staging: Path, table: str, day: dt.date, query: str, order: str
+) -> StoredFile:
+    rel = f"{table}/day={day.isoformat()}/part-{uuid.uuid4()}.parquet"
+    path = staging / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    res = con.execute(
+        f"COPY ({query} ORDER BY {order}) TO {sql_quote(str(path))} "
+        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
+    ).fetchall()
+    return StoredFile(rel, int(res[0][0]) if res else 0, day)
+
+
+def _hour_day(hour: I64) -> NDArray[np.int32]:
+    return np.asarray(hour // 24, dtype=np.int32)
+
+
+_STAY_SCHEMA = pa.schema(
+    [
+        ("key", pa.int64()),
+        ("person_id", pa.int64()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("lat", pa.float64()),
+        ("lon", pa.float64()),
+        ("radius_m", pa.float64()),
+        ("fixes", pa.int32()),
+    ]
+)
+_RUN_SCHEMA = pa.schema(
+    [
+        ("key", pa.int64()),
+        ("person_id", pa.int64()),
+        ("tower_id", pa.int64()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("records", pa.int32()),
+    ]
+)
+
+
+def _stays_writer(
+    writer: _Writer, proj: LocalProjection, config: TracingConfig
+) -> Callable[[dict[str, Any], NDArray[np.bool_]], None]:
+    def emit(d: dict[str, Any], pending: NDArray[np.bool_]) -> None:
+        stays = gps_stays(
+            d["person_id"], d["t"], d["x"], d["y"], d["accuracy_m"], config, emit=pending
+        )
+        rows, hour = _spread_over_hours(stays.start, stays.end)
+        lat, lon = proj.to_latlon(stays.x, stays.y)
+        writer.add(
+            {
+                "key": place_key(grid_cell(lat, lon)[rows], hour),
+                "person_id": stays.person[rows],
+                "start": stays.start[rows],
+                "end": stays.end[rows],
+                "lat": lat[rows],
+                "lon": lon[rows],
+                "radius_m": stays.radius_m[rows],
+                "fixes": stays.fixes[rows].astype(np.int32),
+                "day": _hour_day(hour),
+            }
+        )
+
+    return emit
+
+
+def _runs_writer(writer: _Writer) -> Callable[[dict[str, Any], NDArray[np.bool_]], None]:
+    def emit(d: dict[str, Any], pending: NDArray[np.bool_]) -> None:
+        runs = cell_runs(d["person_id"], d["t"], d["tower_id"], emit=pending)
+        rows, hour = _spread_over_hours(runs.start, runs.end)
+        writer.add(
+            {
+                "key": place_key(runs.tower[rows], hour),
+                "person_id": runs.person[rows],
+                "tower_id": runs.tower[rows],
+                "start": runs.start[rows],
+                "end": runs.end[rows],
+                "records": runs.records[rows].astype(np.int32),
+                "day": _hour_day(hour),
+            }
+        )
+
+    return emit
+
+
+def _days(files: Sequence[StoredFile], root: Path) -> list[tuple[dt.date, list[Path]]]:
+    by_day: dict[dt.date, list[Path]] = {}
+    for f in files:
+        if f.day is not None:
+            by_day.setdefault(f.day, []).append(root / f.path)
+    return sorted(by_day.items())
+
+
+def _reference_xy(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, Sequence[StoredFile]], root: Path
+) -> LocalProjection:
+    coords = []
+    for name in ("towers", "merchants"):
+        files = [str(root / f.path) for f in tables.get(name, [])]
+        if files:
+            got = con.sql(
+                f"SELECT lat, lon FROM read_parquet({sql_string_list(files)})"
+            ).fetchnumpy()
+            coords.append((np.asarray(got["lat"], float), np.asarray(got["lon"], float)))
+        else:
+            coords.append((np.empty(0), np.empty(0)))
+    (tlat, tlon), (mlat, mlon) = coords
+    if not len(tlat) and not len(mlat):
+        return LocalProjection(0.0, 0.0)
+    return reference_projection(tlat, tlon, mlat, mlon)
+
+
+def build_index(
+    root: Path,
+    tables: Mapping[str, Sequence[StoredFile]],
+    staging: Path,
+    config: TracingConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, list[StoredFile]]:
+    """Build the index tables from the store's record files (paths relative to `root`),
+    writing them under `staging` with the same relative paths they will have in the store."""
+    config = replace(config or TracingConfig(), stay_min_duration_s=0)
+    con = connect_duckdb(threads=2, memory_limit="2GB", temp_directory=str(staging / "__tmp"))
+    try:
+        proj = _reference_xy(con, tables, root)
+        out: dict[str, list[StoredFile]] = {}
+
+        stays = _Writer("stay_index", staging, _STAY_SCHEMA)
+
+        def with_xy(d: dict[str, Any]) -> dict[str, Any]:
+            d["x"], d["y"] = proj.to_xy(d.pop("lat"), d.pop("lon"))
+            return d
+
+        _each_day_with_carry(
+            con,
+            _days(tables.get("gps", []), root),
+            "person_id, epoch(ts)::BIGINT AS t, lat, lon, accuracy_m",
+            with_xy,
+            lambda d: gps_links(d["person_id"], d["t"], d["x"], d["y"], config),
+            _stays_writer(stays, proj, config),
+            ghost=True,
+            label="indexing GPS stays",
+            progress=progress,
+        )
+        out["stay_index"] = stays.finish()
+
+        runs = _Writer("cell_runs_index", staging, _RUN_SCHEMA)
+        _each_day_with_carry(
+            con,
+            _days(tables.get("cell", []), root),
+            "person_id, epoch(ts)::BIGINT AS t, tower_id",
+            lambda d: d,
+            lambda d: cell_links(d["person_id"], d["t"], d["tower_id"]),
+            _runs_writer(runs),
+            ghost=False,
+            label="indexing cell runs",
+            progress=progress,
+        )
+        out["cell_runs_index"] = runs.finish()
+
+        out["visit_index"] = _build_visits(con, root, tables, staging, progress)
+        out["index_settings"] = [_write_settings(staging, IndexSettings.of(config))]
+        return out
+    finally:
+        con.close()
+
+
+def _build_visits(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    tables: Mapping[str, Sequence[StoredFile]],
+    staging: Path,
+    progress: Progress | None,
+) -> list[StoredFile]:
+    """Payments and visitor-log entries by merchant and hour (a record's hour is in its day)."""
+    by_day: dict[dt.date, list[tuple[str, Path]]] = {}
+    for source in ("card", "entries"):
+        for day, files in _days(tables.get(source, []), root):
+            by_day.setdefault(day, []).extend((source, f) for f in files)
+    out = []
+    for n, (day, sources) in enumerate(sorted(by_day.items())):
+        if progress:
+            progress("indexing visits", n, len(by_day))
+        parts = [
+            f"SELECT person_id, epoch(ts)::BIGINT AS t, merchant_id, '{source}' AS source "
+            f"FROM read_parquet({sql_quote(str(path))}, hive_partitioning = false)"
+            for source, path in sources
+        ]
+        query = (
+            f"SELECT ((t // {HOUR}) << {PLACE_BITS}) | (merchant_id & {_PLACE_MASK}) AS key, "
+            f"person_id, t, "
+            f"merchant_id, source FROM ({' UNION ALL '.join(parts)})"
+        )
+        out.append(_copy_sorted(con, staging, "visit_index", day, query, "key, t, person_id"))
+    return out
+
+
+def _write_settings(staging: Path, settings: IndexSettings) -> StoredFile:
+    rel = f"index_settings/part-{uuid.uuid4()}.parquet"
+    path = staging / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    row = {**asdict(settings), "built_at": dt.datetime.now(dt.UTC).isoformat()}
+    pq.write_table(pa.Table.from_pylist([row]), path)
+    return StoredFile(rel, 1)
+
+
+def read_settings(row: Mapping[str, Any]) -> IndexSettings:
+    """Settings from the `index_settings` row."""
+    return IndexSettings(
+        stay_radius_m=float(row["stay_radius_m"]),
+        stay_max_gap_s=int(row["stay_max_gap_s"]),
+        stay_pad_s=int(row["stay_pad_s"]),
+        cell_run_gap_s=int(row["cell_run_gap_s"]),
+    )
+
+
+def rebuild_index(
+    store: LocationStore,
+    config: TracingConfig | None = None,
+    *,
+    progress: Progress | None = None,
+) -> dict[str, int]:
+    """Rebuild the store's place-time index (e.g. for other thresholds), atomically: readers
+    see the old index until the new one is committed. Rows per index table."""
+    with store.write_lock():
+        store.reload()
+        staging = store.new_staging_dir()
+        try:
+            tables = {name: store.stored_files(name) for name in store.tables()}
+            built = build_index(store.path, tables, staging, config, progress=progress)
+            for files in built.values():
+                for stored in files:
+                    target = store.path / stored.path
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / stored.path, target)
+            tables.update(built)
+            store.commit(tables)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            store.collect_garbage()
+    return {name: sum(f.rows for f in files) for name, files in built.items()}
