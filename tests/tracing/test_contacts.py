@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.contacts import find_contacts, relative_infectiousness
-from epicity.tracing.stays import CellRuns, GpsStays, VenueVisits
+from epicity.tracing.stays import GpsStays, VenueVisits
 from epicity.tracing.timeline import MAX_VISIT_S, Stay
 
 from .helpers import MIN, T0, venues
@@ -78,7 +78,7 @@ def gps(rows: list[tuple[int, int, int, float, float]]) -> GpsStays:
 
 
 def tiers(stays: list[Stay], v: VenueVisits, g: GpsStays, **kw: object) -> dict[int, str]:
-    contacts, _ = find_contacts(CASE, stays, ONSET, v, g, VENUES, CFG, **kw)  # type: ignore[arg-type]
+    contacts = find_contacts(CASE, stays, ONSET, v, g, VENUES, CFG, **kw)  # type: ignore[arg-type]
     return {c.contact_id: c.tier for c in contacts}
 
 
@@ -131,33 +131,6 @@ def test_household_members_are_close_contacts() -> None:
     assert result == {8: "close", 9: "close"}
 
 
-def test_area_exposures_count_others_at_the_tower_but_not_named_contacts() -> None:
-    stay = venue_stay(10, T0, T0 + 60 * MIN)
-    case_cells = CellRuns(*(np.array([v], dtype=np.int64) for v in (1, 77, T0, T0 + 60 * MIN, 3)))
-    others = CellRuns(
-        np.array([2, 3, 4, 5], dtype=np.int64),
-        np.array([77, 77, 77, 78], dtype=np.int64),
-        np.array([T0, T0 + 10 * MIN, T0 + 2 * 3600, T0], dtype=np.int64),
-        np.array([T0 + 30 * MIN, T0 + 20 * MIN, T0 + 3 * 3600, T0 + 60 * MIN], dtype=np.int64),
-        np.ones(4, dtype=np.int64),
-    )
-    contacts, area = find_contacts(
-        CASE,
-        [stay],
-        ONSET,
-        visits([(2, 10, T0, T0 + 60 * MIN)]),
-        gps([]),
-        VENUES,
-        CFG,
-        case_cells=case_cells,
-        cells=others,
-    )
-    assert [c.contact_id for c in contacts] == [2]
-    assert [(a.tower_id, a.people) for a in area] == [
-        (77, 1)
-    ]  # person 3; 2 is named, 4 later, 5 elsewhere
-
-
 def test_risk_scores_follow_infectiousness_and_overlap() -> None:
     near_onset = venue_stay(10, ONSET - 3600, ONSET)
     early = venue_stay(12, ONSET - 4 * 86_400, ONSET - 4 * 86_400 + 3600)
@@ -168,7 +141,7 @@ def test_risk_scores_follow_infectiousness_and_overlap() -> None:
             (4, 10, ONSET - 20 * MIN, ONSET),
         ]
     )
-    contacts, _ = find_contacts(CASE, [near_onset, early], ONSET, v, gps([]), VENUES, CFG)
+    contacts = find_contacts(CASE, [near_onset, early], ONSET, v, gps([]), VENUES, CFG)
     score = {c.contact_id: c.risk_score for c in contacts}
     assert score[2] > score[4] > 0
     assert score[2] > score[3]

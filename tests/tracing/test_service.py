@@ -217,3 +217,26 @@ def test_an_index_built_with_other_thresholds_is_refused(
         pytest.raises(TracingError, match=r"stay_radius_m=60\.0"),
     ):
         investigate(reader, case_id, config=TracingConfig(stay_radius_m=80.0))
+
+
+def test_area_counts_equal_a_count_over_everyone_s_cell_runs(
+    traced_city: tuple[Path, LocationStore], access: LocationAccess
+) -> None:
+    """Others whose runs at the tower overlap the case's run, minus the named contacts."""
+    store = traced_city[1]
+    con = store.connect()
+    c = con.execute(
+        "SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell ORDER BY person_id, ts"
+    ).fetchnumpy()
+    con.close()
+    runs = cell_runs(c["person_id"], c["t"], c["tower_id"])
+    checked = 0
+    for case_id in cases(store)[:4]:
+        with access.open(PURPOSE, case_id=case_id) as reader:
+            inv = investigate(reader, case_id)
+        named = {x.contact_id for x in inv.contacts} | {case_id}
+        for a in inv.area:
+            m = (runs.tower == a.tower_id) & (runs.start < a.end) & (runs.end > a.start)
+            assert a.people == len(set(runs.person[m].tolist()) - named)
+            checked += a.people > 0
+    assert checked > 0

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from epicity.tracing.config import TracingConfig
-from epicity.tracing.stays import CellRuns, GpsStays, VenueVisits
+from epicity.tracing.stays import GpsStays, VenueVisits
 from epicity.tracing.timeline import MAX_VISIT_S, Stay, Venues
 
 __all__ = [
@@ -174,9 +174,7 @@ def find_contacts(
     config: TracingConfig,
     household: Sequence[int] = (),
     home_xy: tuple[float, float] | None = None,
-    case_cells: CellRuns | None = None,
-    cells: CellRuns | None = None,
-) -> tuple[list[Contact], list[AreaExposure]]:
+) -> list[Contact]:
     """Contacts of a case from other people's stays (the case's own rows are ignored)."""
     exposures: list[Exposure] = []
     snapped = _snap_to_venues(gps, venues, config)
@@ -232,8 +230,7 @@ def find_contacts(
     contacts = _aggregate(exposures, onset, config)
     if household:
         _add_household(contacts, case_id, case_stays, household, home_xy, onset, config)
-    area = _area(case_id, case_cells, cells, {c.contact_id for c in contacts})
-    return sorted(contacts, key=lambda c: (-TIER_RANK[c.tier], -c.risk_score, c.contact_id)), area
+    return sorted(contacts, key=lambda c: (-TIER_RANK[c.tier], -c.risk_score, c.contact_id))
 
 
 def _proximity(e: Exposure, config: TracingConfig) -> float:
@@ -368,24 +365,3 @@ def _add_household(
                 ("registry",),
             )
         )
-
-
-def _area(
-    case_id: int, case_cells: CellRuns | None, cells: CellRuns | None, named: set[int]
-) -> list[AreaExposure]:
-    """Per run of the case at a tower: how many others it served meanwhile, outside the close
-    and casual tiers. A count for area alerts; nobody is named."""
-    if case_cells is None or cells is None or not len(cells):
-        return []
-    out = []
-    for k in range(len(case_cells)):
-        tower, start, end = (
-            int(case_cells.tower[k]),
-            int(case_cells.start[k]),
-            int(case_cells.end[k]),
-        )
-        m = (cells.tower == tower) & (cells.person != case_id)
-        lo, hi = _overlap(start, end, cells.start[m], cells.end[m])
-        people = {int(p) for p in cells.person[m][hi > lo]} - named
-        out.append(AreaExposure(tower, start, end, len(people)))
-    return out

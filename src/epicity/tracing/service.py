@@ -336,7 +336,7 @@ def investigate_many(
     out: list[Investigation] = []
     for n, (case, (w0, w1, onset)) in enumerate(zip(cases, windows, strict=True)):
         household, home_xy = households.get(case.person_id, ([], None))
-        contacts, _ = find_contacts(
+        contacts = find_contacts(
             case.person_id,
             timelines[n],
             onset,
