@@ -104,16 +104,15 @@ class LocationReader:
     __slots__ = ("_con", "_rows", "_schema", "_statements", "_tables")
 
     def __init__(self, store: LocationStore) -> None:
-        con = store.connect()
-        try:
-            root = str(store.path.resolve()).rstrip("/") + "/"
+        root = str(store.path.resolve()).rstrip("/") + "/"
+
+        def sandbox(con: duckdb.DuckDBPyConnection) -> None:
+            # Queries may read the store's files and nothing else, and cannot undo this.
             con.execute(f"SET allowed_directories = [{sql_quote(root)}]")
             con.execute("SET enable_external_access = false")
             con.execute("SET lock_configuration = true")
-        except BaseException:
-            con.close()
-            raise
-        self._con: duckdb.DuckDBPyConnection | None = con
+
+        self._con: duckdb.DuckDBPyConnection | None = store.shared_cursor(sandbox)
         self._rows = 0
         self._tables: dict[str, None] = {}
         self._statements: list[str] = []

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,7 @@ class LocationStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._tables: dict[str, list[StoredFile]] = {}
+        self._shared: tuple[tuple[int, int, int], duckdb.DuckDBPyConnection] | None = None
         self.reload()
 
     @classmethod
@@ -161,6 +162,30 @@ class LocationStore:
         """The UTC days a record table has partitions for, ascending."""
         return sorted({f.day for f in self._tables.get(table, []) if f.day is not None})
 
+    def shared_cursor(
+        self, prepare: Callable[[duckdb.DuckDBPyConnection], None] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A cursor on one DuckDB instance shared by the store's readers, so Parquet metadata
+        read by one query is cached for the next (a lookup in a large store then costs
+        milliseconds, not the walk over every row group's footer).
+
+        The instance is rebuilt, with `prepare` applied first, whenever the manifest changes;
+        cursors opened before keep the files they saw.
+        """
+        try:
+            st = self.manifest_path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            stamp = (0, 0, 0)
+        if self._shared is None or self._shared[0] != stamp:
+            self.reload()
+            con = self.connect()
+            con.execute("SET parquet_metadata_cache = true")
+            if prepare is not None:
+                prepare(con)
+            self._shared = (stamp, con)
+        return self._shared[1].cursor()
+
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A new DuckDB connection (TimeZone UTC) with one view per stored table."""
         con = connect_duckdb()
@@ -168,9 +193,17 @@ class LocationStore:
             files = [str(p) for p in self.files(name)]
             table = TABLES_BY_NAME.get(name)
             cols = ", ".join(f'"{c}"' for c in table.column_names) if table else "*"
+            # Derived tables partitioned by hour expose it as a column: a filter on it skips
+            # whole files before any is opened.
+            hive = "/hour=" in files[0]
+            partitioning = (
+                "hive_partitioning = true, hive_types = {'hour': BIGINT}"
+                if hive
+                else "hive_partitioning = false"
+            )
             con.execute(
                 f'CREATE VIEW "{name}" AS SELECT {cols} FROM read_parquet('
-                f"{sql_string_list(files)}, hive_partitioning = false)"
+                f"{sql_string_list(files)}, {partitioning})"
             )
         return con
 

@@ -13,7 +13,8 @@ overlap them, whatever cell, hour or day boundary they straddle. With the hour i
 a key's rows lie in one day's file and one or two row groups; DuckDB checks the keys of a
 ``key IN (...)`` list against each row group's min/max and reads only the groups holding them.
 
-Tables (one partition per UTC day of the hour, sorted by key):
+Tables (one partition per hour, ``TABLE/hour=H/part-*.parquet``, sorted by key; the view has
+the hour as a column, so a filter on it opens only those hours' files):
 
 - ``stay_index``: GPS stays of everyone with ``stay_min_duration_s = 0`` (a contact's single
   fix counts), computed over each person's whole track, so a stay crossing midnight is one stay.
@@ -66,6 +67,7 @@ __all__ = [
     "CELL_DEG_LON",
     "HOUR",
     "INDEX_TABLES",
+    "PLACE_BITS",
     "IndexSettings",
     "build_index",
     "grid_cells_near",
@@ -250,8 +252,8 @@ def _read_day(
 
 
 class _Writer:
-    """Rows of one index table, written as they come: one file per UTC day of the hour in each
-    batch, sorted by key (a day gets a few small extra files from chains carried past it)."""
+    """Rows of one index table, written as they come: one file per hour in each batch, sorted
+    by key (an hour gets a few small extra files from chains carried past it)."""
 
     def __init__(self, name: str, staging: Path, schema: pa.Schema) -> None:
         self.name = name
@@ -260,20 +262,16 @@ class _Writer:
         self.files: list[StoredFile] = []
 
     def add(self, columns: Mapping[str, NDArray[Any]]) -> None:
-        day = columns["day"]
-        if not len(day):
+        key = columns["key"]
+        if not len(key):
             return
-        # By key, then (stably, a radix sort of small integers) by day.
-        by_key = np.argsort(columns["key"])
-        by_day = np.argsort((day[by_key] - day.min()).astype(np.int16), kind="stable")
-        order = by_key[by_day]
-        sorted_cols = {k: np.asarray(v)[order] for k, v in columns.items() if k != "day"}
-        day = day[order]
-        bounds = np.flatnonzero(np.concatenate([[True], day[1:] != day[:-1], [True]]))
+        order = np.argsort(key)  # the hour is the key's high bits: hours come out grouped
+        sorted_cols = {k: np.asarray(v)[order] for k, v in columns.items()}
+        hour = sorted_cols["key"] >> PLACE_BITS
+        bounds = np.flatnonzero(np.concatenate([[True], hour[1:] != hour[:-1], [True]]))
         for lo, hi in itertools.pairwise(bounds):
             part = pa.table({k: v[lo:hi] for k, v in sorted_cols.items()}, schema=self.schema)
-            when = dt.date(1970, 1, 1) + dt.timedelta(days=int(day[lo]))
-            rel = f"{self.name}/day={when.isoformat()}/part-{uuid.uuid4()}.parquet"
+            rel = _partition_path(self.name, int(hour[lo]))
             path = self.staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(
@@ -283,27 +281,18 @@ class _Writer:
                 compression="zstd",
                 use_dictionary=False,
             )
-            self.files.append(StoredFile(rel, int(hi - lo), when))
+            self.files.append(StoredFile(rel, int(hi - lo), _hour_day(int(hour[lo]))))
 
     def finish(self) -> list[StoredFile]:
-        return sorted(self.files, key=lambda f: (f.day or dt.date.min, f.path))
+        return sorted(self.files, key=lambda f: f.path)
 
 
-def _copy_sorted(
-    con: duckdb.DuckDBPyConnection, staging: Path, table: str, day: dt.date, query: str, order: str
-) -> StoredFile:
-    rel = f"{table}/day={day.isoformat()}/part-{uuid.uuid4()}.parquet"
-    path = staging / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    res = con.execute(
-        f"COPY ({query} ORDER BY {order}) TO {sql_quote(str(path))} "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {_ROW_GROUP_SIZE})"
-    ).fetchall()
-    return StoredFile(rel, int(res[0][0]) if res else 0, day)
+def _partition_path(table: str, hour: int) -> str:
+    return f"{table}/hour={hour}/part-{uuid.uuid4()}.parquet"
 
 
-def _hour_day(hour: I64) -> NDArray[np.int32]:
-    return np.asarray(hour // 24, dtype=np.int32)
+def _hour_day(hour: int) -> dt.date:
+    return dt.date(1970, 1, 1) + dt.timedelta(hours=hour)
 
 
 _STAY_SCHEMA = pa.schema(
@@ -328,6 +317,15 @@ _RUN_SCHEMA = pa.schema(
         ("records", pa.int32()),
     ]
 )
+_VISIT_SCHEMA = pa.schema(
+    [
+        ("key", pa.int64()),
+        ("person_id", pa.int64()),
+        ("t", pa.int64()),
+        ("merchant_id", pa.int64()),
+        ("source", pa.string()),
+    ]
+)
 
 
 def _stays_writer(
@@ -349,7 +347,6 @@ def _stays_writer(
                 "lon": lon[rows],
                 "radius_m": stays.radius_m[rows],
                 "fixes": stays.fixes[rows].astype(np.int32),
-                "day": _hour_day(hour),
             }
         )
 
@@ -368,7 +365,6 @@ def _runs_writer(writer: _Writer) -> Callable[[dict[str, Any], NDArray[np.bool_]
                 "start": runs.start[rows],
                 "end": runs.end[rows],
                 "records": runs.records[rows].astype(np.int32),
-                "day": _hour_day(hour),
             }
         )
 
@@ -377,7 +373,7 @@ def _runs_writer(writer: _Writer) -> Callable[[dict[str, Any], NDArray[np.bool_]
 
 def _days(files: Sequence[StoredFile], root: Path) -> list[tuple[dt.date, list[Path]]]:
     by_day: dict[dt.date, list[Path]] = {}
-    for f in files:
+    for f in files:  # a record table's files, one partition per UTC day
         if f.day is not None:
             by_day.setdefault(f.day, []).append(root / f.path)
     return sorted(by_day.items())
@@ -470,8 +466,8 @@ def _build_visits(
     for source in ("card", "entries"):
         for day, files in _days(tables.get(source, []), root):
             by_day.setdefault(day, []).extend((source, f) for f in files)
-    out = []
-    for n, (day, sources) in enumerate(sorted(by_day.items())):
+    writer = _Writer("visit_index", staging, _VISIT_SCHEMA)
+    for n, (_, sources) in enumerate(sorted(by_day.items())):
         if progress:
             progress("indexing visits", n, len(by_day))
         parts = [
@@ -479,13 +475,15 @@ def _build_visits(
             f"FROM read_parquet({sql_quote(str(path))}, hive_partitioning = false)"
             for source, path in sources
         ]
-        query = (
+        rows = con.sql(
             f"SELECT ((t // {HOUR}) << {PLACE_BITS}) | (merchant_id & {_PLACE_MASK}) AS key, "
-            f"person_id, t, "
-            f"merchant_id, source FROM ({' UNION ALL '.join(parts)})"
-        )
-        out.append(_copy_sorted(con, staging, "visit_index", day, query, "key, t, person_id"))
-    return out
+            f"person_id, t, merchant_id, source FROM ({' UNION ALL '.join(parts)}) "
+            f"ORDER BY key, t, person_id"
+        ).fetchnumpy()
+        writer.add({k: np.asarray(v) for k, v in rows.items()})
+    if progress:
+        progress("indexing visits", len(by_day), len(by_day))
+    return writer.finish()
 
 
 def _write_settings(staging: Path, settings: IndexSettings) -> StoredFile:

@@ -20,7 +20,13 @@ from numpy.typing import NDArray
 from epicity.geo import LocalProjection
 from epicity.tracing.config import DEFAULT_DWELL, TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
-from epicity.tracing.index import grid_cells_near, hour_keys, read_settings, reference_projection
+from epicity.tracing.index import (
+    PLACE_BITS,
+    grid_cells_near,
+    hour_keys,
+    read_settings,
+    reference_projection,
+)
 from epicity.tracing.stays import CellRuns, GpsStays, VenueVisits, cell_runs, venue_visits
 from epicity.tracing.timeline import (
     Confirmation,
@@ -508,11 +514,16 @@ def _stays_near(
 IN_LIST_MAX_KEYS = 5_000
 
 
-def _key_filter(column: str, keys: NDArray[np.int64]) -> str:
-    """`AND column IN (...)` for a short list of keys; empty (no filter) for a long one."""
+def _key_filter(alias: str, keys: NDArray[np.int64]) -> str:
+    """For a short list of keys, `AND` the keys and their hours (the partitions to open) as
+    IN lists; empty (no filter) for a long one."""
     if len(keys) > IN_LIST_MAX_KEYS:
         return ""
-    return f" AND {column} IN ({','.join(str(int(k)) for k in keys)})"
+    hours = np.unique(keys >> PLACE_BITS)
+    return (
+        f" AND {alias}.hour IN ({','.join(str(int(h)) for h in hours)})"
+        f" AND {alias}.key IN ({','.join(str(int(k)) for k in keys)})"
+    )
 
 
 def _by_keys(
@@ -541,7 +552,7 @@ def _by_keys(
     found = reader.query(
         f"SELECT DISTINCT k.case_no, {cols} FROM {table} i "
         f"JOIN (SELECT DISTINCT * FROM lookup) k ON i.key = k.key{same_place} "
-        f"WHERE true{_key_filter('i.key', np.unique(all_keys))}",
+        f"WHERE true{_key_filter('i', np.unique(all_keys))}",
         inputs={"lookup": pa.table(lookup)},
     )
     return {n: found.column(n).to_numpy(zero_copy_only=False) for n in names}
@@ -592,7 +603,7 @@ def _area_counts(
             ),
         }
     )
-    key_filter = _key_filter("r.key", np.unique(lookup.column("key").to_numpy()))
+    key_filter = _key_filter("r", np.unique(lookup.column("key").to_numpy()))
     counts = reader.query(
         f"""SELECT k.run_no, count(DISTINCT r.person_id) AS people
            FROM cell_runs_index r JOIN lookup k ON r.key = k.key AND r.tower_id = k.tower_id
