@@ -25,10 +25,9 @@ Med 2020); without symptoms the test date stands in for onset.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -115,43 +114,6 @@ def _overlap(
     return np.maximum(b0, a0), np.minimum(b1, a1)
 
 
-def _shared(
-    s: Stay,
-    key: str,
-    person: NDArray[np.int64],
-    start: NDArray[np.int64],
-    end: NDArray[np.int64],
-    candidates: NDArray[np.int64],
-    *,
-    indoor: bool,
-    their_sources: NDArray[np.str_] | str,
-    distance: NDArray[np.float64] | None = None,
-) -> list[Exposure]:
-    """Exposures of the candidates (row indexes) whose interval overlaps the case's stay; the
-    evidence is the case's sources and theirs ("card+entries" per row, or one for all)."""
-    lo, hi = _overlap(s.start, s.end, start[candidates], end[candidates])
-
-    def sources(j: int) -> tuple[str, ...]:
-        theirs = their_sources if isinstance(their_sources, str) else str(their_sources[j])
-        return tuple(sorted({*s.sources, *theirs.split("+")}))
-
-    return [
-        Exposure(
-            int(person[j]),
-            s.stay_id,
-            key,
-            s.place_id,
-            int(lo[i]),
-            int(hi[i]),
-            None if distance is None else float(distance[j]),
-            indoor,
-            sources(int(j)),
-        )
-        for i in np.flatnonzero(hi > lo)
-        for j in (candidates[i],)
-    ]
-
-
 def _snap_to_venues(gps: GpsStays, venues: Venues, config: TracingConfig) -> NDArray[np.int64]:
     """Merchant id each GPS stay snaps to (the nearest venue within the radius, for visits of at
     most 4 hours), or -1: the same rule the case's timeline uses."""
@@ -162,6 +124,66 @@ def _snap_to_venues(gps: GpsStays, venues: Venues, config: TracingConfig) -> NDA
     ok = (dist <= config.snap_radius_m) & (gps.end - gps.start <= MAX_VISIT_S)
     out[ok] = venues.merchant_id[idx[ok]]
     return out
+
+
+@dataclass
+class _Exposures:
+    """Exposures as parallel arrays, collected one case stay at a time."""
+
+    parts: list[dict[str, NDArray[Any]]] = field(default_factory=list)
+    keys: dict[str, int] = field(default_factory=dict)  # place key -> group number
+    stays: list[Stay] = field(default_factory=list)
+    vocabulary: dict[str, int] = field(default_factory=dict)  # source name -> bit
+
+    def bits(self, names: Sequence[str]) -> int:
+        out = 0
+        for name in names:
+            out |= 1 << self.vocabulary.setdefault(name, len(self.vocabulary))
+        return out
+
+    def add(
+        self,
+        s: Stay,
+        key: str,
+        person: NDArray[np.int64],
+        start: NDArray[np.int64],
+        end: NDArray[np.int64],
+        rows: NDArray[np.int64],
+        *,
+        indoor: bool,
+        their_bits: NDArray[np.int64] | int,
+        distance: NDArray[np.float64] | None = None,
+    ) -> None:
+        """The candidates `rows` whose interval overlaps the case's stay `s`."""
+        lo = np.maximum(start[rows], s.start)
+        hi = np.minimum(end[rows], s.end)
+        ok = hi > lo
+        rows = rows[ok]
+        n = len(rows)
+        if not n:
+            return
+        bits = self.bits(s.sources) | (
+            their_bits if isinstance(their_bits, int) else their_bits[rows]
+        )
+        self.parts.append(
+            {
+                "contact": person[rows],
+                "start": lo[ok],
+                "end": hi[ok],
+                "distance": np.full(n, np.nan) if distance is None else distance[rows],
+                "indoor": np.full(n, indoor),
+                "group": np.full(n, self.keys.setdefault(key, len(self.keys))),
+                "place": np.full(n, -1 if s.place_id is None else int(s.place_id)),
+                "stay": np.full(n, len(self.stays)),
+                "bits": np.broadcast_to(np.asarray(bits, dtype=np.int64), (n,)).copy(),
+            }
+        )
+        self.stays.append(s)
+
+    def arrays(self) -> dict[str, NDArray[Any]]:
+        if not self.parts:
+            return {}
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
 
 
 def find_contacts(
@@ -176,17 +198,21 @@ def find_contacts(
     home_xy: tuple[float, float] | None = None,
 ) -> list[Contact]:
     """Contacts of a case from other people's stays (the case's own rows are ignored)."""
-    exposures: list[Exposure] = []
+    found = _Exposures()
     snapped = _snap_to_venues(gps, venues, config)
     not_case_v = visits.person != case_id
     not_case_g = gps.person != case_id
+    visit_bits = np.array(
+        [found.bits(str(name).split("+")) for name in visits.sources], dtype=np.int64
+    )
+    gps_bit = found.bits(["gps"])
     for s in case_stays:
         if s.kind == "area":
             continue
         if s.kind == "venue" and s.place_id is not None:
             key = f"venue:{s.place_id}"
             m = np.flatnonzero(not_case_v & (visits.venue == s.place_id))
-            exposures += _shared(
+            found.add(
                 s,
                 key,
                 visits.person,
@@ -194,7 +220,7 @@ def find_contacts(
                 visits.end,
                 m,
                 indoor=bool(s.indoor),
-                their_sources=visits.sources,
+                their_bits=visit_bits,
             )
             # Others' GPS stays snapped to this venue; and when GPS placed the case here, also
             # those whose centre is as close as a shared building (a long stay next door is
@@ -203,7 +229,7 @@ def find_contacts(
             if "gps" in s.sources:
                 near |= np.hypot(gps.x - s.x, gps.y - s.y) <= config.same_place_m
             m = np.flatnonzero(not_case_g & near)
-            exposures += _shared(
+            found.add(
                 s,
                 key,
                 gps.person,
@@ -211,12 +237,12 @@ def find_contacts(
                 gps.end,
                 m,
                 indoor=bool(s.indoor),
-                their_sources="gps",
+                their_bits=gps_bit,
             )
         else:
             dist = np.hypot(gps.x - s.x, gps.y - s.y)
             m = np.flatnonzero(not_case_g & (dist <= config.same_place_m))
-            exposures += _shared(
+            found.add(
                 s,
                 f"place:{s.stay_id}",
                 gps.person,
@@ -224,21 +250,34 @@ def find_contacts(
                 gps.end,
                 m,
                 indoor=True,
-                their_sources="gps",
+                their_bits=gps_bit,
                 distance=dist,
             )
-    contacts = _aggregate(exposures, onset, config)
+    contacts = _aggregate(found, onset, config)
     if household:
         _add_household(contacts, case_id, case_stays, household, home_xy, onset, config)
     return sorted(contacts, key=lambda c: (-TIER_RANK[c.tier], -c.risk_score, c.contact_id))
 
 
-def _proximity(e: Exposure, config: TracingConfig) -> float:
-    if e.distance_m is not None and e.distance_m <= config.close_max_distance_m:
-        return 1.0
-    if e.distance_m is not None and not e.indoor and e.distance_m <= config.casual_max_distance_m:
-        return 0.4
-    return 0.6
+def _union_by_group(
+    group_start: NDArray[np.bool_], start: NDArray[np.int64], end: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Seconds covered by the union of each group's intervals (rows sorted by group, then
+    start; `group_start` marks each group's first row). One total per row of the group."""
+    n = len(start)
+    if not n:
+        return np.empty(0, np.int64)
+    group_no = np.cumsum(group_start) - 1
+    # Running maximum of end within the group; a new piece starts past it.
+    offset = group_no.astype(np.int64) << 34
+    running = np.maximum.accumulate(end + offset) - offset
+    previous = np.concatenate([[np.iinfo(np.int64).min], running[:-1]])
+    piece_start = group_start | (start > previous)
+    piece_first = np.flatnonzero(piece_start)
+    piece_end = np.maximum.reduceat(end, piece_first)
+    lengths = piece_end - start[piece_first]
+    per_group = np.bincount(group_no[piece_first], weights=lengths, minlength=group_no[-1] + 1)
+    return np.asarray(per_group[group_no], dtype=np.int64)
 
 
 def _union_seconds(intervals: list[tuple[int, int]]) -> int:
@@ -255,65 +294,135 @@ def _union_seconds(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
-def _place_tier(group: list[Exposure], config: TracingConfig) -> Tier:
-    """Tier of the exposures of one contact at one place (cumulative overlap)."""
-    total = _union_seconds([(e.start, e.end) for e in group])
-    near = [
-        (e.start, e.end)
-        for e in group
-        if e.distance_m is not None and e.distance_m <= config.close_max_distance_m
+def _aggregate(found: _Exposures, onset: int, config: TracingConfig) -> list[Contact]:
+    """Tiers per contact and place (cumulative overlap), then one Contact per person."""
+    e = found.arrays()
+    if not e:
+        return []
+    n = len(e["contact"])
+    appearance = np.arange(n)
+    overlap = e["end"] - e["start"]
+    inf = relative_infectiousness((e["start"] + e["end"]) // 2, onset)
+    dist = e["distance"]
+    known = ~np.isnan(dist)
+    near = known & (dist <= config.close_max_distance_m)
+    proximity = np.where(
+        near, 1.0, np.where(known & ~e["indoor"] & (dist <= config.casual_max_distance_m), 0.4, 0.6)
+    )
+    risk = inf * (1 - np.exp(-overlap / 1800)) * np.where(e["indoor"], 1.0, 0.3) * proximity
+
+    # Per (contact, place): union of all overlaps, and of the overlaps within 2 m.
+    order = np.lexsort((e["start"], e["group"], e["contact"]))
+    c, g = e["contact"][order], e["group"][order]
+    first = np.concatenate([[True], (c[1:] != c[:-1]) | (g[1:] != g[:-1])])
+    total = _union_by_group(first, e["start"][order], e["end"][order])
+    group_no = np.cumsum(first) - 1
+    near_o = near[order]
+    near_rows = np.flatnonzero(near_o)
+    near_total = np.zeros(n, np.int64)
+    if len(near_rows):
+        cn, gn = c[near_rows], g[near_rows]
+        nfirst = np.concatenate([[True], (cn[1:] != cn[:-1]) | (gn[1:] != gn[:-1])])
+        per = _union_by_group(nfirst, e["start"][order][near_rows], e["end"][order][near_rows])
+        # Spread each group's near total over all its rows.
+        near_by_group = np.zeros(group_no[-1] + 1, np.int64)
+        near_by_group[group_no[near_rows]] = per
+        near_total = near_by_group[group_no]
+    # A place's setting is that of its first exposure found (as listed, not by time).
+    first_seen = np.full(group_no[-1] + 1, n)
+    np.minimum.at(first_seen, group_no, appearance[order])
+    g_indoor = e["indoor"][first_seen][group_no]
+    g_place = e["place"][first_seen][group_no]
+    close = (near_total >= config.close_min_overlap_s) | (
+        g_indoor & (total >= config.close_min_overlap_s)
+    )
+    # Outdoors without a venue: only positions within 10 m make a contact.
+    outdoor_free = ~g_indoor & (g_place < 0)
+    within10 = np.zeros(group_no[-1] + 1, bool)
+    np.logical_or.at(
+        within10, group_no, (~np.isnan(dist[order])) & (dist[order] <= config.casual_max_distance_m)
+    )
+    rank = np.where(close, 2, np.where(outdoor_free & ~within10[group_no], 0, 1))
+    tier_rank = np.zeros(n, np.int64)
+    tier_rank[order] = rank
+
+    # One contact per person: exposures in the order the place groups first appeared.
+    seen = np.empty(n, np.int64)
+    seen[order] = first_seen[group_no]
+    seq = np.lexsort((appearance, seen, e["contact"]))
+    contact_s = e["contact"][seq]
+    starts = np.flatnonzero(np.concatenate([[True], contact_s[1:] != contact_s[:-1]]))
+    segment = np.cumsum(np.concatenate([[True], contact_s[1:] != contact_s[:-1]])) - 1
+    best = np.maximum.reduceat(tier_rank[seq], starts)
+    risk_s = risk[seq]
+    # The top exposure: the first with the contact's highest risk.
+    is_max = risk_s == np.maximum.reduceat(risk_s, starts)[segment]
+    first_max = np.flatnonzero(is_max)
+    top = seq[first_max[np.searchsorted(segment[first_max], np.arange(len(starts)))]]
+    score = 1 - np.multiply.reduceat(1 - risk_s, starts)
+    min_dist = np.fmin.reduceat(dist[seq], starts)
+    bits = np.bitwise_or.reduceat(e["bits"][seq], starts)
+    first_contact = np.minimum.reduceat(e["start"][seq], starts)
+    last_contact = np.maximum.reduceat(e["end"][seq], starts)
+    by_time = np.lexsort((e["start"], e["contact"]))
+    cs = e["contact"][by_time]
+    contact_first = np.concatenate([[True], cs[1:] != cs[:-1]])
+    union = _union_by_group(contact_first, e["start"][by_time], e["end"][by_time])
+    union_of_contact = union[np.flatnonzero(contact_first)]  # contacts in ascending id order
+
+    names = sorted(found.vocabulary, key=found.vocabulary.__getitem__)
+    place_keys = sorted(found.keys, key=found.keys.__getitem__)
+    labels: dict[int, tuple[str, ...]] = {}
+
+    def label(b: int) -> tuple[str, ...]:
+        if b not in labels:
+            labels[b] = tuple(sorted(names[i] for i in range(len(names)) if b >> i & 1))
+        return labels[b]
+
+    exposure_of = [
+        Exposure(
+            contact,
+            found.stays[stay].stay_id,
+            place_keys[group],
+            None if place < 0 else place,
+            start,
+            end,
+            None if d != d else d,  # NaN: no distance
+            indoor,
+            label(b),
+            r,
+        )
+        for contact, stay, group, place, start, end, d, indoor, b, r in zip(
+            e["contact"].tolist(),
+            e["stay"].tolist(),
+            e["group"].tolist(),
+            e["place"].tolist(),
+            e["start"].tolist(),
+            e["end"].tolist(),
+            dist.tolist(),
+            e["indoor"].tolist(),
+            e["bits"].tolist(),
+            risk.tolist(),
+            strict=True,
+        )
     ]
-    if _union_seconds(near) >= config.close_min_overlap_s:
-        return "close"
-    if group[0].indoor and total >= config.close_min_overlap_s:
-        return "close"
-    if not group[0].indoor and group[0].place_id is None:
-        # Outdoors without a venue: only positions within 10 m make a contact.
-        if any(
-            e.distance_m is not None and e.distance_m <= config.casual_max_distance_m for e in group
-        ):
-            return "casual"
-        return "area"
-    return "casual"
-
-
-def _aggregate(exposures: list[Exposure], onset: int, config: TracingConfig) -> list[Contact]:
-    by_contact: dict[int, dict[str, list[Exposure]]] = defaultdict(lambda: defaultdict(list))
-    for e in exposures:
-        by_contact[e.contact_id][e.place_key].append(e)
     contacts = []
-    for contact_id, places in by_contact.items():
-        best: Tier = "area"
-        scored: list[Exposure] = []
-        for group in places.values():
-            tier = _place_tier(group, config)
-            if TIER_RANK[tier] > TIER_RANK[best]:
-                best = tier
-            for e in group:
-                inf = float(relative_infectiousness((e.start + e.end) // 2, onset))
-                risk = (
-                    inf
-                    * (1 - np.exp(-e.overlap_s / 1800))
-                    * (1.0 if e.indoor else 0.3)
-                    * _proximity(e, config)
-                )
-                scored.append(Exposure(**{**e.__dict__, "risk": float(risk)}))
-        if best == "area":
-            continue
-        top = max(scored, key=lambda e: e.risk)
-        distances = [e.distance_m for e in scored if e.distance_m is not None]
+    bounds = np.concatenate([starts, [n]])
+    for k in np.flatnonzero(best > 0):
+        rows = by_time[np.searchsorted(cs, contact_s[starts[k]]) :][: bounds[k + 1] - bounds[k]]
+        place = int(e["place"][top[k]])
         contacts.append(
             Contact(
-                contact_id=contact_id,
-                tier=best,
-                place_id=top.place_id,
-                first_contact=min(e.start for e in scored),
-                last_contact=max(e.end for e in scored),
-                overlap_minutes=_union_seconds([(e.start, e.end) for e in scored]) / 60,
-                min_distance_m=min(distances) if distances else None,
-                risk_score=float(1 - np.prod([1 - e.risk for e in scored])),
-                sources=tuple(sorted({s for e in scored for s in e.sources})),
-                exposures=sorted(scored, key=lambda e: e.start),
+                contact_id=int(contact_s[starts[k]]),
+                tier="close" if best[k] == 2 else "casual",
+                place_id=None if place < 0 else place,
+                first_contact=int(first_contact[k]),
+                last_contact=int(last_contact[k]),
+                overlap_minutes=float(union_of_contact[k]) / 60,
+                min_distance_m=None if np.isnan(min_dist[k]) else float(min_dist[k]),
+                risk_score=float(score[k]),
+                sources=label(int(bits[k])),
+                exposures=[exposure_of[j] for j in rows],
             )
         )
     return contacts

@@ -157,8 +157,9 @@ def venue_visits(
 ) -> VenueVisits:
     """Turn each payment or entry into a visit interval by its venue's dwell model, then merge
     overlapping visits of the same person at the same venue."""
-    before = np.array([config.dwell_for(c)[0] for c in category], dtype=np.int64)
-    after = np.array([config.dwell_for(c)[1] for c in category], dtype=np.int64)
+    kinds, kind_of = np.unique(np.asarray(category, dtype=str), return_inverse=True)
+    dwell = np.array([config.dwell_for(str(k)) for k in kinds], dtype=np.int64).reshape(-1, 2)
+    before, after = dwell[kind_of.ravel(), 0], dwell[kind_of.ravel(), 1]
     start, end = t - before, t + after
     order = np.lexsort((start, venue, person))
     person, venue, start, end = person[order], venue[order], start[order], end[order]
