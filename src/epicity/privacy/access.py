@@ -254,8 +254,13 @@ class LocationAccess:
         self._sessions = session_factory
 
     @contextlib.contextmanager
-    def open(self, purpose: str, case_id: int | None = None) -> Iterator[LocationReader]:
+    def open(
+        self, purpose: str, case_id: int | None = None, *, cases: Sequence[int] = ()
+    ) -> Iterator[LocationReader]:
         """A reader, if the role, the purpose and an emergency in force allow it.
+
+        `cases` opens one reader for several cases traced together (a day's new cases): each
+        gets its own audit entry, noting the batch it was read in.
 
         Raises `AccessDenied`, `PurposeRequired` or `NoActiveEmergency` (each audited as
         ``location.denied``) before any file is touched. On leaving the block, also on an
@@ -292,19 +297,23 @@ class LocationAccess:
             }
             if failure is not None:
                 detail["error"] = f"{type(failure).__name__}: {failure}"[:_MAX_LOGGED_SQL]
+            batch: list[int | None] = list(dict.fromkeys(int(c) for c in cases))
+            if batch:
+                detail["batch_of_cases"] = len(batch)
             with session_scope(self._sessions) as session:
-                audit(
-                    session,
-                    actor=self.actor,
-                    role=self.role,
-                    action="location.read",
-                    purpose=text,
-                    case_id=case_id,
-                    emergency_id=emergency_id,
-                    tables=reader.tables,
-                    rows_returned=reader.rows_returned,
-                    detail=detail,
-                )
+                for one in batch or [case_id]:
+                    audit(
+                        session,
+                        actor=self.actor,
+                        role=self.role,
+                        action="location.read",
+                        purpose=text,
+                        case_id=one,
+                        emergency_id=emergency_id,
+                        tables=reader.tables,
+                        rows_returned=reader.rows_returned,
+                        detail=detail,
+                    )
 
     def _audit_denied(self, purpose: object, case_id: int | None, exc: PrivacyError) -> None:
         with session_scope(self._sessions) as session:

@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
+READER_MEMORY_LIMIT = "3GB"
 
 
 class StoreError(Exception):
@@ -181,6 +182,8 @@ class LocationStore:
             self.reload()
             con = self.connect()
             con.execute("SET parquet_metadata_cache = true")
+            # Bounded: a day of cases joins large index tables; DuckDB spills beyond this.
+            con.execute(f"SET memory_limit = {sql_quote(READER_MEMORY_LIMIT)}")
             if prepare is not None:
                 prepare(con)
             self._shared = (stamp, con)

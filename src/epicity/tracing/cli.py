@@ -29,7 +29,12 @@ from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.index import rebuild_index
 from epicity.tracing.outbox import add_confirmation, confirmations_for, enqueue
-from epicity.tracing.service import Investigation, TracingError, investigate, warning_context
+from epicity.tracing.service import (
+    Investigation,
+    TracingError,
+    investigate_many,
+    warning_context,
+)
 from epicity.tracing.timeline import Confirmation
 from epicity.tracing.warnings import Warnings, build_warnings
 
@@ -141,6 +146,9 @@ def write_outputs(result: TraceResult, out: Path, tz: ZoneInfo) -> None:
     )
 
 
+BATCH_SIZE = 250  # cases traced together through one reader (bounds memory on big days)
+
+
 def trace_cases(
     access: LocationAccess,
     sessions: sessionmaker[Session],
@@ -151,37 +159,61 @@ def trace_cases(
     timezone: str,
     progress: Progress | None = None,
 ) -> tuple[list[TraceResult], list[tuple[int, str]]]:
-    """Trace each case through its own audited reader; queue its warnings in the outbox.
+    """Trace the cases (together, in batches, each case audited); queue their warnings.
 
     Returns the traced cases and, for cases that could not be traced (unknown case, dates
     that give no window), the case and the reason; one bad case does not stop the others.
     """
-    results = []
+    results: list[TraceResult] = []
     failures: list[tuple[int, str]] = []
     task = progress.add_task("tracing cases", total=len(case_ids)) if progress else None
-    for case_id in case_ids:
+    for first in range(0, len(case_ids), BATCH_SIZE):
+        batch = case_ids[first : first + BATCH_SIZE]
         started = time.perf_counter()
         with sessions() as session:
-            confirmations = confirmations_for(session, case_id=case_id)
+            confirmations = {c: confirmations_for(session, case_id=c) for c in batch}
         try:
-            with access.open(purpose, case_id=case_id) as reader:
-                inv = investigate(
-                    reader, case_id, config=config, timezone=timezone, confirmations=confirmations
-                )
-                venues, towers = warning_context(reader, inv)
-        except TracingError as exc:
-            failures.append((case_id, str(exc)))
-            if progress is not None and task is not None:
-                progress.advance(task)
-            continue
-        warnings = build_warnings(inv, venues, timezone=timezone, towers=towers)
+            traced = _trace_batch(access, batch, purpose, config, timezone, confirmations)
+        except TracingError:
+            # Find the bad cases: trace this batch one case at a time.
+            traced = []
+            for case_id in batch:
+                try:
+                    traced += _trace_batch(
+                        access, [case_id], purpose, config, timezone, confirmations
+                    )
+                except TracingError as exc:
+                    failures.append((case_id, str(exc)))
+        seconds = (time.perf_counter() - started) / max(len(batch), 1)
         with sessions() as session:
-            queued = enqueue(session, case_id=case_id, warnings=warnings).total_inserted
+            for inv, warnings in traced:
+                queued = enqueue(session, case_id=inv.case.person_id, warnings=warnings)
+                results.append(TraceResult(inv, warnings, queued.total_inserted, seconds))
             session.commit()
-        results.append(TraceResult(inv, warnings, queued, time.perf_counter() - started))
         if progress is not None and task is not None:
-            progress.advance(task)
+            progress.advance(task, len(batch))
     return results, failures
+
+
+def _trace_batch(
+    access: LocationAccess,
+    case_ids: list[int],
+    purpose: str,
+    config: TracingConfig,
+    timezone: str,
+    confirmations: dict[int, list[Confirmation]],
+) -> list[tuple[Investigation, Warnings]]:
+    opened = (
+        access.open(purpose, case_id=case_ids[0])
+        if len(case_ids) == 1
+        else access.open(purpose, cases=case_ids)
+    )
+    with opened as reader:
+        found = investigate_many(
+            reader, case_ids, config=config, timezone=timezone, confirmations=confirmations
+        )
+        venues, towers = warning_context(reader, *found)
+    return [(inv, build_warnings(inv, venues, timezone=timezone, towers=towers)) for inv in found]
 
 
 def render_results(results: list[TraceResult]) -> Table:

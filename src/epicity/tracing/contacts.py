@@ -202,9 +202,10 @@ def find_contacts(
     snapped = _snap_to_venues(gps, venues, config)
     not_case_v = visits.person != case_id
     not_case_g = gps.person != case_id
-    visit_bits = np.array(
-        [found.bits(str(name).split("+")) for name in visits.sources], dtype=np.int64
-    )
+    labels, label_of = np.unique(np.asarray(visits.sources, dtype=str), return_inverse=True)
+    visit_bits = np.array([found.bits(str(x).split("+")) for x in labels], dtype=np.int64)[
+        label_of.ravel()
+    ]
     gps_bit = found.bits(["gps"])
     for s in case_stays:
         if s.kind == "area":

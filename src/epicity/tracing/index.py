@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import multiprocessing
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,7 @@ __all__ = [
 ]
 
 HOUR = 3600
+DAY_S = 86_400
 PLACE_BITS = 36
 _PLACE_MASK = (1 << PLACE_BITS) - 1
 CELL_DEG_LAT = 0.002
@@ -208,22 +211,22 @@ def _each_day_with_carry(
     prepare: Callable[[dict[str, Any]], dict[str, Any]],
     links: Callable[[dict[str, Any]], NDArray[np.bool_]],
     emit: Callable[[dict[str, Any], NDArray[np.bool_]], None],
+    writer: _Writer,
     *,
+    max_gap_s: int,
+    lead_s: int,
     ghost: bool,
-    label: str,
-    progress: Progress | None,
 ) -> None:
     """Feed `emit` each day's rows (sorted by person, time) and which chains are complete.
 
-    Each person's last chain of a day may go on the next day: it is carried over and emitted
-    with that day, so chains are the same as over the whole track at once. With `ghost`, the
-    row before a carried chain is carried too (marked done) because it bounds the chain's
-    padding.
+    A person's last chain of a day goes on the next day when its last row is within
+    `max_gap_s` of midnight: it is carried over and emitted with that day, so chains are the
+    same as over the whole track at once. With `ghost`, the row before a carried chain is
+    carried too (marked done) because it bounds the chain's padding. After each day the
+    writer may write every hour before the earliest carried chain (less `lead_s`, the padding).
     """
     carry: dict[str, NDArray[Any]] | None = None
-    for n, (_, files) in enumerate(days):
-        if progress:
-            progress(label, n, len(days))
+    for n, (day, files) in enumerate(days):
         d = prepare(_read_day(con, files, columns))
         d["pending"] = np.ones(len(d["person_id"]), dtype=bool)
         if carry is not None:
@@ -232,14 +235,28 @@ def _each_day_with_carry(
         last = np.zeros(len(person), dtype=bool)
         before = last
         if n < len(days) - 1 and len(person):
-            last = _last_chains(person, links(d))
+            midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+            last = _last_chains(person, links(d)) & _last_row_after(
+                person, d["t"], midnight + DAY_S - max_gap_s
+            )
             before = _rows_before(person, last) if ghost else before
         emit(d, d["pending"] & ~last)
         keep = last | before
         carry = {k: v[keep] for k, v in d.items()}
         carry["pending"] = last[keep]
-    if progress:
-        progress(label, len(days), len(days))
+        # Later days add rows only from carried chains or from their own rows (padded).
+        waiting = carry["t"][carry["pending"]]
+        end = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) + DAY_S
+        earliest = min(int(waiting.min()), end) if len(waiting) else end
+        writer.flush((earliest - lead_s) // HOUR)
+    writer.flush(None)
+
+
+def _last_row_after(person: I64, t: I64, since: int) -> NDArray[np.bool_]:
+    """Rows of the people whose last row is at `since` or later."""
+    last_row = np.flatnonzero(np.concatenate([person[1:] != person[:-1], [True]]))
+    rows_per_person = np.diff(np.concatenate([[-1], last_row]))
+    return np.asarray(np.repeat(t[last_row] >= since, rows_per_person))
 
 
 def _read_day(
@@ -252,17 +269,18 @@ def _read_day(
 
 
 class _Writer:
-    """Rows of one index table, written as they come: one file per hour in each batch, sorted
-    by key (an hour gets a few small extra files from chains carried past it)."""
+    """Rows of one index table, held by hour until no later day can add to that hour, then
+    written as one file per hour, sorted by key."""
 
     def __init__(self, name: str, staging: Path, schema: pa.Schema) -> None:
         self.name = name
         self.staging = staging
         self.schema = schema
         self.files: list[StoredFile] = []
+        self.pending: dict[int, list[dict[str, NDArray[Any]]]] = {}
 
     def add(self, columns: Mapping[str, NDArray[Any]]) -> None:
-        key = columns["key"]
+        key = np.asarray(columns["key"])
         if not len(key):
             return
         order = np.argsort(key)  # the hour is the key's high bits: hours come out grouped
@@ -270,20 +288,33 @@ class _Writer:
         hour = sorted_cols["key"] >> PLACE_BITS
         bounds = np.flatnonzero(np.concatenate([[True], hour[1:] != hour[:-1], [True]]))
         for lo, hi in itertools.pairwise(bounds):
-            part = pa.table({k: v[lo:hi] for k, v in sorted_cols.items()}, schema=self.schema)
-            rel = _partition_path(self.name, int(hour[lo]))
+            part = {k: v[lo:hi] for k, v in sorted_cols.items()}
+            self.pending.setdefault(int(hour[lo]), []).append(part)
+
+    def flush(self, before_hour: int | None) -> None:
+        """Write every held hour before `before_hour` (all of them with None)."""
+        for hour in sorted(self.pending):
+            if before_hour is not None and hour >= before_hour:
+                break
+            parts = self.pending.pop(hour)
+            cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            if len(parts) > 1:
+                order = np.argsort(cols["key"], kind="stable")
+                cols = {k: v[order] for k, v in cols.items()}
+            rel = _partition_path(self.name, hour)
             path = self.staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(
-                part,
+                pa.table(cols, schema=self.schema),
                 path,
                 row_group_size=_ROW_GROUP_SIZE,
                 compression="zstd",
                 use_dictionary=False,
             )
-            self.files.append(StoredFile(rel, int(hi - lo), _hour_day(int(hour[lo]))))
+            self.files.append(StoredFile(rel, len(cols["key"]), _hour_day(hour)))
 
     def finish(self) -> list[StoredFile]:
+        self.flush(None)
         return sorted(self.files, key=lambda f: f.path)
 
 
@@ -405,34 +436,75 @@ def build_index(
     config: TracingConfig | None = None,
     *,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> dict[str, list[StoredFile]]:
     """Build the index tables from the store's record files (paths relative to `root`),
-    writing them under `staging` with the same relative paths they will have in the store."""
+    writing them under `staging` with the same relative paths they will have in the store.
+
+    The three tables are built in separate processes (`workers`, default: one per core, at
+    most three): stay detection and run encoding are NumPy work on one core each.
+    """
     config = replace(config or TracingConfig(), stay_min_duration_s=0)
-    con = connect_duckdb(threads=2, memory_limit="2GB", temp_directory=str(staging / "__tmp"))
+    frozen = {name: list(files) for name, files in tables.items()}
+    kinds = ("stay_index", "cell_runs_index", "visit_index")
+    workers = workers or min(len(kinds), os.cpu_count() or 1)
+    out: dict[str, list[StoredFile]] = {}
+    if progress:
+        progress("building the place-time index", 0, len(kinds))
+    if workers <= 1:
+        for n, kind in enumerate(kinds):
+            out[kind] = _build_one(kind, root, frozen, staging, config)
+            if progress:
+                progress("building the place-time index", n + 1, len(kinds))
+    else:
+        # Spawned, not forked: the parent may hold DuckDB threads.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(_build_one, kind, root, frozen, staging, config): kind for kind in kinds
+            }
+            for n, future in enumerate(as_completed(futures)):
+                out[futures[future]] = future.result()
+                if progress:
+                    progress("building the place-time index", n + 1, len(kinds))
+    out["index_settings"] = [_write_settings(staging, IndexSettings.of(config))]
+    return out
+
+
+def _build_one(
+    kind: str,
+    root: Path,
+    tables: Mapping[str, Sequence[StoredFile]],
+    staging: Path,
+    config: TracingConfig,
+) -> list[StoredFile]:
+    """One index table (run in a worker process)."""
+    tmp = staging / f"__tmp-{kind}"
+    con = connect_duckdb(threads=1, memory_limit="2GB", temp_directory=str(tmp))
     try:
+        if kind == "visit_index":
+            return _build_visits(con, root, tables, staging, None)
         proj = _reference_xy(con, tables, root)
-        out: dict[str, list[StoredFile]] = {}
+        if kind == "stay_index":
+            stays = _Writer("stay_index", staging, _STAY_SCHEMA)
 
-        stays = _Writer("stay_index", staging, _STAY_SCHEMA)
+            def with_xy(d: dict[str, Any]) -> dict[str, Any]:
+                d["x"], d["y"] = proj.to_xy(d.pop("lat"), d.pop("lon"))
+                return d
 
-        def with_xy(d: dict[str, Any]) -> dict[str, Any]:
-            d["x"], d["y"] = proj.to_xy(d.pop("lat"), d.pop("lon"))
-            return d
-
-        _each_day_with_carry(
-            con,
-            _days(tables.get("gps", []), root),
-            "person_id, epoch(ts)::BIGINT AS t, lat, lon, accuracy_m",
-            with_xy,
-            lambda d: gps_links(d["person_id"], d["t"], d["x"], d["y"], config),
-            _stays_writer(stays, proj, config),
-            ghost=True,
-            label="indexing GPS stays",
-            progress=progress,
-        )
-        out["stay_index"] = stays.finish()
-
+            _each_day_with_carry(
+                con,
+                _days(tables.get("gps", []), root),
+                "person_id, epoch(ts)::BIGINT AS t, lat, lon, accuracy_m",
+                with_xy,
+                lambda d: gps_links(d["person_id"], d["t"], d["x"], d["y"], config),
+                _stays_writer(stays, proj, config),
+                stays,
+                max_gap_s=config.stay_max_gap_s,
+                lead_s=config.stay_pad_s,
+                ghost=True,
+            )
+            return stays.finish()
         runs = _Writer("cell_runs_index", staging, _RUN_SCHEMA)
         _each_day_with_carry(
             con,
@@ -441,17 +513,15 @@ def build_index(
             lambda d: d,
             lambda d: cell_links(d["person_id"], d["t"], d["tower_id"]),
             _runs_writer(runs),
+            runs,
+            max_gap_s=CELL_RUN_GAP_S,
+            lead_s=0,
             ghost=False,
-            label="indexing cell runs",
-            progress=progress,
         )
-        out["cell_runs_index"] = runs.finish()
-
-        out["visit_index"] = _build_visits(con, root, tables, staging, progress)
-        out["index_settings"] = [_write_settings(staging, IndexSettings.of(config))]
-        return out
+        return runs.finish()
     finally:
         con.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _build_visits(
@@ -481,6 +551,7 @@ def _build_visits(
             f"ORDER BY key, t, person_id"
         ).fetchnumpy()
         writer.add({k: np.asarray(v) for k, v in rows.items()})
+        writer.flush(None)  # a record's hour lies in its own day: these hours are complete
     if progress:
         progress("indexing visits", len(by_day), len(by_day))
     return writer.finish()

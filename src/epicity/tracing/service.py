@@ -515,15 +515,13 @@ IN_LIST_MAX_KEYS = 5_000
 
 
 def _key_filter(alias: str, keys: NDArray[np.int64]) -> str:
-    """For a short list of keys, `AND` the keys and their hours (the partitions to open) as
-    IN lists; empty (no filter) for a long one."""
-    if len(keys) > IN_LIST_MAX_KEYS:
-        return ""
+    """`AND` the hours of the keys (the partitions to open) and, for a short list, the keys
+    themselves (the row groups to read) as IN lists."""
     hours = np.unique(keys >> PLACE_BITS)
-    return (
-        f" AND {alias}.hour IN ({','.join(str(int(h)) for h in hours)})"
-        f" AND {alias}.key IN ({','.join(str(int(k)) for k in keys)})"
-    )
+    where = f" AND {alias}.hour IN ({','.join(str(int(h)) for h in hours)})"
+    if len(keys) <= IN_LIST_MAX_KEYS:
+        where += f" AND {alias}.key IN ({','.join(str(int(k)) for k in keys)})"
+    return where
 
 
 def _by_keys(
@@ -658,12 +656,14 @@ def _households(
 
 
 def warning_context(
-    reader: RecordReader, inv: Investigation
+    reader: RecordReader, *investigations: Investigation
 ) -> tuple[dict[int, VenueInfo], dict[int, TowerInfo]]:
-    """What the warnings need to name places: the case's venues (name, district, whether they
-    keep a visitor log) and its towers' districts and nearest station. No personal data."""
+    """What the warnings need to name places: the cases' venues (name, district, whether they
+    keep a visitor log) and their towers' districts and nearest station. No personal data."""
     schema = reader.schema()
-    place_ids = sorted({s.place_id for s in inv.timeline if s.place_id is not None})
+    place_ids = sorted(
+        {s.place_id for inv in investigations for s in inv.timeline if s.place_id is not None}
+    )
     venues: dict[int, VenueInfo] = {}
     if place_ids and "merchants" in schema:
         ids = ",".join(str(p) for p in place_ids)
@@ -687,7 +687,7 @@ def warning_context(
                 keeps_visitor_log=bool(r["keeps_log"]),
             )
     towers: dict[int, TowerInfo] = {}
-    tower_ids = sorted({a.tower_id for a in inv.area})
+    tower_ids = sorted({a.tower_id for inv in investigations for a in inv.area})
     if tower_ids and "merchants" in schema and "towers" in schema:
         ids = ",".join(str(t) for t in tower_ids)
         district = "m.district" if "district" in schema["merchants"] else "NULL"
