@@ -240,3 +240,18 @@ def test_area_counts_equal_a_count_over_everyone_s_cell_runs(
             assert a.people == len(set(runs.person[m].tolist()) - named)
             checked += a.people > 0
     assert checked > 0
+
+
+def test_a_batch_is_audited_once_per_case(
+    traced_city: tuple[Path, LocationStore], access: LocationAccess
+) -> None:
+    ids = cases(traced_city[1])[:3]
+    with access.open(PURPOSE, cases=ids) as reader:
+        investigate_many(reader, ids)
+    with access._sessions() as s:  # type: ignore[attr-defined]
+        for case_id in ids:
+            reads = [e for e in audit_entries(s, case_id=case_id) if e.action == "location.read"]
+            assert len(reads) == 1
+            assert reads[0].detail is not None
+            assert reads[0].detail["batch_of_cases"] == 3
+            assert reads[0].rows_returned > 0
