@@ -227,6 +227,7 @@ def _each_day_with_carry(
     """
     carry: dict[str, NDArray[Any]] | None = None
     for n, (day, files) in enumerate(days):
+        end = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) + DAY_S
         d = prepare(_read_day(con, files, columns))
         d["pending"] = np.ones(len(d["person_id"]), dtype=bool)
         if carry is not None:
@@ -235,10 +236,7 @@ def _each_day_with_carry(
         last = np.zeros(len(person), dtype=bool)
         before = last
         if n < len(days) - 1 and len(person):
-            midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
-            last = _last_chains(person, links(d)) & _last_row_after(
-                person, d["t"], midnight + DAY_S - max_gap_s
-            )
+            last = _last_chains(person, links(d)) & _last_row_after(person, d["t"], end - max_gap_s)
             before = _rows_before(person, last) if ghost else before
         emit(d, d["pending"] & ~last)
         keep = last | before
@@ -246,7 +244,6 @@ def _each_day_with_carry(
         carry["pending"] = last[keep]
         # Later days add rows only from carried chains or from their own rows (padded).
         waiting = carry["t"][carry["pending"]]
-        end = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) + DAY_S
         earliest = min(int(waiting.min()), end) if len(waiting) else end
         writer.flush((earliest - lead_s) // HOUR)
     writer.flush(None)
