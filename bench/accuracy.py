@@ -54,6 +54,8 @@ class Score:
     fn: int = 0
     tp_observable: int = 0
     observable: int = 0
+    # Missed observable close contacts: (kind of place, what was found instead) -> count.
+    missed: dict[tuple[str, str], int] = field(default_factory=dict)
     per_case: list[tuple[int, int, int, int]] = field(default_factory=list)
 
     @property
@@ -111,7 +113,8 @@ ov AS (
   FROM stays o JOIN cs USING (place_id) JOIN places p USING (place_id)
   WHERE p.indoor AND o.person_id <> $case AND greatest(cs.s, o.s) < least(cs.e, o.e)),
 close AS (
-  SELECT person_id, place_id FROM ov GROUP BY ALL HAVING sum(e - s) >= 900),
+  SELECT person_id, place_id, sum(e - s) AS shared FROM ov GROUP BY person_id, place_id
+  HAVING sum(e - s) >= 900),
 seen AS (
   SELECT ov.person_id, ov.place_id, ov.s, ov.e, who.id AS who
   FROM ov JOIN close USING (person_id, place_id)
@@ -132,8 +135,11 @@ both_seen AS (
 SELECT c.person_id,
        c.person_id IN (SELECT person_id FROM both_seen)
        OR coalesce(hh.household_id
-                   = (SELECT household_id FROM people WHERE person_id = $case), false)
-FROM (SELECT DISTINCT person_id FROM close) c LEFT JOIN people hh USING (person_id)
+                   = (SELECT household_id FROM people WHERE person_id = $case), false),
+       c.kind
+FROM (SELECT close.person_id, arg_max(p.kind, close.shared) AS kind
+      FROM close JOIN places p USING (place_id) GROUP BY close.person_id) c
+LEFT JOIN people hh USING (person_id)
 """
 
 
@@ -148,12 +154,13 @@ def truth_connection(city: Path) -> duckdb.DuckDBPyConnection:
 
 def true_close(
     con: duckdb.DuckDBPyConnection, case_id: int, w0: int, w1: int
-) -> tuple[set[int], set[int]]:
-    """(true close contacts, the observable ones) of a case."""
+) -> tuple[set[int], set[int], dict[int, str]]:
+    """(true close contacts, the observable ones, the kind of place each was close at)."""
     rows = con.execute(
         TRUE_CLOSE, {"case": case_id, "w0": w0, "w1": w1, "dlat": OBSERVE_DEG_LAT}
     ).fetchall()
-    return {int(p) for p, _ in rows}, {int(p) for p, seen in rows if seen}
+    kinds = {int(p): str(kind) for p, _, kind in rows}
+    return {int(p) for p, _, _ in rows}, {int(p) for p, seen, _ in rows if seen}, kinds
 
 
 def naive_close(reader: LocationReader, case_id: int, w0: int, w1: int) -> set[int]:
@@ -207,13 +214,18 @@ def evaluate(
                 int(row["person_id"]), row["symptom_onset"], row["test_date"], row["confirmed_date"]
             )
             w0, w1, _ = infectious_window(case, tz, config)
-            true, observable = true_close(truth, case.person_id, w0, w1)
+            true, observable, kinds = true_close(truth, case.person_id, w0, w1)
             with access.open(PURPOSE, case_id=case.person_id) as reader:
                 started = time.perf_counter()
                 inv = investigate(reader, case.person_id, config=config)
                 seconds += time.perf_counter() - started
                 found_naive = naive_close(reader, case.person_id, w0, w1)
             found = {c.contact_id for c in inv.contacts if c.tier == "close"}
+            casual = {c.contact_id for c in inv.contacts if c.tier == "casual"}
+            for person in observable - found:
+                why = "found as casual" if person in casual else "not found"
+                key = (kinds.get(person, "?"), why)
+                ours.missed[key] = ours.missed.get(key, 0) + 1
             for score, detected in ((ours, found), (naive, found_naive)):
                 score.tp += len(detected & true)
                 score.fp += len(detected - true)
@@ -258,6 +270,14 @@ def main() -> None:
             f"| {name} | {s.tp + s.fp:,} | {s.tp + s.fn:,} | {s.precision:.3f} | {s.recall:.3f} | "
             f"{s.observable:,} | {s.recall_observable:.3f} |"
         )
+    if ours.missed:
+        print("\nMissed observable close contacts (epicity), by kind of place:\n")
+        print("| place | found as casual | not found |")
+        print("|---|---:|---:|")
+        for kind in sorted({k for k, _ in ours.missed}):
+            casual = ours.missed.get((kind, "found as casual"), 0)
+            missing = ours.missed.get((kind, "not found"), 0)
+            print(f"| {kind} | {casual} | {missing} |")
 
 
 if __name__ == "__main__":
