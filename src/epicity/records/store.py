@@ -45,7 +45,7 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
 STAGING_PREFIX = ".staging-"
-READER_MEMORY_LIMIT = "3GB"
+READER_MEMORY_LIMIT = "1500MB"
 
 
 class StoreError(Exception):
