@@ -144,11 +144,14 @@ def _finish(
     reader: LocationReader,
     ref: _Reference,
     inv: Investigation,
-    visits: Any,
     stays: Any,
-    tower_people: Any,
+    at_towers: Any,
     config: TracingConfig,
 ) -> tuple[list[Contact], list[AreaExposure]]:
+    """The shared rest: visits at the case's venues, tiers, area counts over the runs of the
+    people seen at the case's towers."""
+    visits = _visits(reader, ref, inv, config)
+    tower_people = _tower_runs(reader, at_towers, inv)
     household, home = _household(reader, ref, inv.case.person_id)
     contacts = find_contacts(
         inv.case.person_id,
@@ -235,15 +238,7 @@ def duckdb_contacts(
         .column(0)
         .to_numpy()
     )
-    return _finish(
-        reader,
-        ref,
-        inv,
-        _visits(reader, ref, inv, config),
-        stays,
-        _tower_runs(reader, at_towers, inv),
-        config,
-    )
+    return _finish(reader, ref, inv, stays, at_towers, config)
 
 
 def pandas_contacts(
@@ -289,15 +284,7 @@ def pandas_contacts(
     ).to_pandas()
     towers = {int(a.tower_id) for a in inv.area}
     at_towers = cells.loc[cells["tower_id"].isin(towers), "person_id"].unique()
-    return _finish(
-        reader,
-        ref,
-        inv,
-        _visits(reader, ref, inv, config),
-        stays,
-        _tower_runs(reader, at_towers, inv),
-        config,
-    )
+    return _finish(reader, ref, inv, stays, at_towers, config)
 
 
 def same_result(

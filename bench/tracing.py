@@ -42,6 +42,17 @@ def busiest_day(access: LocationAccess) -> tuple[str, list[int]]:
     return str(row["day"]), [int(i) for i in row["ids"]]
 
 
+def _peak_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM on Linux, which (unlike ru_maxrss)
+    does not inherit the parent's size at fork."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_day(store_path: Path, limit: int | None) -> None:
     """Child process: trace the busiest day's cases together; print JSON."""
     store = LocationStore(store_path)
@@ -59,7 +70,7 @@ def run_day(store_path: Path, limit: int | None) -> None:
                 "cases": len(ids),
                 "seconds": seconds,
                 "contacts": sum(len(i.contacts) for i in found),
-                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_mb": _peak_mb(),
             }
         )
     )
