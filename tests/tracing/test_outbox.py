@@ -143,6 +143,43 @@ def test_enqueue_skips_rows_already_sent_and_duplicates_within_one_call(
     assert pending(session) == []
 
 
+def test_a_re_trace_cancels_pending_warnings_it_no_longer_gives(session: Session) -> None:
+    # First trace: contact 14 gets testing advice; an investigator then removes the stay.
+    enqueue(session, case_id=CASE_ID, warnings=case_warnings(extra_contact=True))
+    other_case = enqueue(session, case_id=CASE_ID + 1, warnings=case_warnings())
+    sent = next(r for r in rows(session) if r.kind == "public_notice" and r.case_id == CASE_ID)
+    sent.status = "sent"
+    session.flush()
+    # The re-trace gives the same warnings minus contact 14's advice and minus one notice.
+    again = case_warnings()
+    dropped_notice = next(
+        n
+        for n in again.notices
+        if dedupe_key(n.kind, n.recipient, CASE_ID, n.window) != sent.dedupe_key
+    )
+    again.notices.remove(dropped_notice)
+    result = enqueue(session, case_id=CASE_ID, warnings=again)
+    assert result.total_inserted == 0
+    assert result.cancelled == {
+        "isolation_order": 0,
+        "test_advice": 1,
+        "area_alert": 0,
+        "public_notice": 1,
+    }
+    cancelled = [r for r in rows(session) if r.status == "cancelled"]
+    assert {r.kind for r in cancelled} == {"test_advice", "public_notice"}
+    assert all(r.case_id == CASE_ID for r in cancelled)
+    assert all("superseded" in (r.last_error or "") for r in cancelled)
+    # Delivered warnings and other cases' warnings are left alone.
+    assert sent.status == "sent"
+    assert other_case.total_inserted == 8
+    assert (
+        len([r for r in rows(session) if r.case_id == CASE_ID + 1 and r.status == "pending"]) == 8
+    )
+    # Tracing again with the same result cancels nothing more.
+    assert enqueue(session, case_id=CASE_ID, warnings=again).total_cancelled == 0
+
+
 def test_the_database_refuses_duplicate_keys_and_unknown_values(session: Session) -> None:
     enqueue(session, case_id=CASE_ID, warnings=case_warnings())
     first = rows(session)[0]

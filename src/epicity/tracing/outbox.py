@@ -63,6 +63,7 @@ class EnqueueResult:
 
     inserted: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_inserted(self) -> int:
@@ -71,6 +72,10 @@ class EnqueueResult:
     @property
     def total_skipped(self) -> int:
         return sum(self.skipped.values())
+
+    @property
+    def total_cancelled(self) -> int:
+        return sum(self.cancelled.values())
 
 
 def dedupe_key(kind: str, recipient: str, case_id: int, window: str) -> str:
@@ -108,15 +113,20 @@ def enqueue(
 ) -> EnqueueResult:
     """Queue every warning of a case as a pending outbox row (idempotent; flushes).
 
-    Rows get ``created_at = not_before = now`` (default: the current instant) and
-    ``expires_at`` from the warning. Returns per-kind counts of rows inserted and skipped
-    (already queued, whatever their status now).
+    `warnings` is the case's whole current set (a trace's result). Rows get ``created_at =
+    not_before = now`` (default: the current instant) and ``expires_at`` from the warning.
+    The case's still-pending rows that are not in the set any more (an investigator's
+    confirmation removed the stay, a later exposure moved an isolation end) are cancelled, so
+    they are never delivered; rows already sent stay as they are. Returns per-kind counts of
+    rows inserted, skipped (already queued, whatever their status now) and cancelled.
     """
     when = utcnow() if now is None else now
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
     result = EnqueueResult(
-        inserted=dict.fromkeys(OUTBOX_KINDS, 0), skipped=dict.fromkeys(OUTBOX_KINDS, 0)
+        inserted=dict.fromkeys(OUTBOX_KINDS, 0),
+        skipped=dict.fromkeys(OUTBOX_KINDS, 0),
+        cancelled=dict.fromkeys(OUTBOX_KINDS, 0),
     )
     rows: dict[str, dict[str, Any]] = {}
     for item in warnings.items():
@@ -157,6 +167,17 @@ def enqueue(
         result.skipped[kind] += sum(
             1 for key, row in rows.items() if row["kind"] == kind and key not in inserted
         )
+    superseded = session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.case_id == int(case_id), OutboxMessage.status == "pending"
+        )
+    )
+    for message in superseded:
+        if message.dedupe_key not in rows:
+            message.status = "cancelled"
+            message.last_error = "superseded by a later trace of the case"
+            result.cancelled[message.kind] += 1
+    session.flush()
     return result
 
 
