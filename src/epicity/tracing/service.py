@@ -354,7 +354,7 @@ def investigate_many(
             home_xy=home_xy,
         )
         out.append(Investigation(case, w0, w1, onset, timelines[n], contacts, [], ref.names))
-    _area_counts(reader, out, case_runs, tables)
+    _area_counts(reader, out, case_runs, tables, check_tower=_ids_exceed_key(ref.tower_ids))
     return out
 
 
@@ -437,7 +437,7 @@ def _visits_near(
         keys,
         owners,
         tables,
-        places,
+        places if _ids_exceed_key(ref.venues.merchant_id) else None,
         "merchant_id",
     )
     out = []
@@ -556,11 +556,19 @@ def _by_keys(
     return {n: found.column(n).to_numpy(zero_copy_only=False) for n in names}
 
 
+def _ids_exceed_key(ids: NDArray[np.int64]) -> bool:
+    """Whether some id has bits beyond the index key's place bits (its keys can coincide with
+    another's, so lookups must also compare the id itself)."""
+    return bool(len(ids)) and int(np.max(ids)) >= 1 << PLACE_BITS
+
+
 def _area_counts(
     reader: RecordReader,
     investigations: list[Investigation],
     case_runs: Sequence[CellRuns],
     tables: set[str],
+    *,
+    check_tower: bool,
 ) -> None:
     """For each run of a case at a tower: how many other people's runs there overlapped it,
     not counting the case's close and casual contacts. A count for area alerts; nobody is
@@ -602,14 +610,18 @@ def _area_counts(
         }
     )
     key_filter = _key_filter("r", np.unique(lookup.column("key").to_numpy()))
+    same_tower = " AND r.tower_id = k.tower_id" if check_tower else ""
+    # Distinct (run, person) pairs first, then the named contacts taken out by an anti join:
+    # cheaper than a correlated NOT EXISTS for a day of cases.
     counts = reader.query(
-        f"""SELECT k.run_no, count(DISTINCT r.person_id) AS people
-           FROM cell_runs_index r JOIN lookup k ON r.key = k.key AND r.tower_id = k.tower_id
-           WHERE r.start < k.run_end AND r."end" > k.run_start AND r.person_id <> k.case_id
-             {key_filter}
-             AND NOT EXISTS (SELECT 1 FROM named c
-                             WHERE c.case_id = k.case_id AND c.person_id = r.person_id)
-           GROUP BY k.run_no""",
+        f"""WITH pairs AS (
+              SELECT DISTINCT k.run_no, k.case_id, r.person_id
+              FROM cell_runs_index r JOIN lookup k ON r.key = k.key{same_tower}
+              WHERE r.start < k.run_end AND r."end" > k.run_start AND r.person_id <> k.case_id
+                {key_filter})
+            SELECT p.run_no, count(*) AS people
+            FROM pairs p ANTI JOIN named n ON n.case_id = p.case_id AND n.person_id = p.person_id
+            GROUP BY p.run_no""",
         inputs={"lookup": lookup, "named": named},
     )
     people = dict(
