@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,66 @@ def test_no_emergency_no_purpose_no_store(
     missing = trace(tmp_path / "nowhere", declared, tmp_path / "x", "--case", "1")
     assert missing.exit_code == 2
     assert "no location store" in missing.output
+
+
+def test_trace_index_rebuilds_and_a_stale_threshold_is_refused(
+    traced_city: tuple[Path, LocationStore], tmp_path: Path
+) -> None:
+    store_path = tmp_path / "store"
+    shutil.copytree(traced_city[1].path, store_path)
+    before = LocationStore(store_path).row_count("stay_index")
+    result = runner.invoke(app, ["trace", "index", "--store", str(store_path)])
+    assert result.exit_code == 0, result.output
+    assert "stay_index" in result.output
+    store = LocationStore(store_path)
+    assert store.row_count("stay_index") == before > 0
+    # Old index files are gone; only the manifest's are left.
+    listed = {store_path / f.path for f in store.stored_files("stay_index")}
+    assert set((store_path / "stay_index").rglob("*.parquet")) == listed
+    missing = runner.invoke(app, ["trace", "index", "--store", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2
+    assert "no location store" in missing.output
+
+
+def test_a_second_load_rebuilds_the_index_across_the_days(tmp_path: Path) -> None:
+    """Loading a city's days in two parts gives the same index as loading them at once."""
+    import duckdb
+
+    from epicity.city.generate import CityConfig, generate_city
+    from epicity.records.ingest import ingest_directory
+
+    city = tmp_path / "city"
+    generate_city(city, CityConfig(people=800, days=3, seed=5))
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    ingest_directory(city, whole)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    split = tmp_path / "split"
+    for name in ("first", "second"):
+        (split / name).mkdir(parents=True)
+    for f in city.glob("*.parquet"):
+        if f.stem in ("gps", "cell", "card", "entries"):
+            cut = "(SELECT min(ts) FROM read_parquet(?)) + INTERVAL 36 HOUR"
+            for name, op in (("first", "<"), ("second", ">=")):
+                con.execute(
+                    f"COPY (SELECT * FROM read_parquet(?) WHERE ts {op} {cut}) TO "
+                    f"'{split / name / f.name}' (FORMAT parquet)",
+                    [str(f), str(f)],
+                )
+        else:
+            for name in ("first", "second"):
+                shutil.copyfile(f, split / name / f.name)
+    ingest_directory(split / "first", parts)
+    ingest_directory(split / "second", parts)
+
+    def stays(path: Path) -> list[tuple[object, ...]]:
+        c = LocationStore(path).connect()
+        try:
+            return c.execute(
+                'SELECT person_id, start, "end", lat, lon, fixes, count(*) FROM stay_index '
+                "GROUP BY ALL ORDER BY ALL"
+            ).fetchall()
+        finally:
+            c.close()
+
+    assert stays(parts) == stays(whole)
