@@ -24,7 +24,7 @@ def test_gps_chain_becomes_a_stay_with_padding_and_centre() -> None:
     y = arr(0, -10, 15, 5, 0)
     acc = arr(20, 20, 20, 20, 10)
     stays = gps_stays(person, t, x, y, acc, CFG)
-    assert len(stays) == 1
+    assert len(stays) == 2  # the lone fix 2 km away, then silence, is a stay of its own
     assert stays.start[0] == T0 - CFG.stay_pad_s  # nothing before: full padding
     assert stays.end[0] == T0 + 40 * MIN + CFG.stay_pad_s  # next fix 30 min later: pad 10 min
     assert abs(stays.x[0] - 5) < 1e-9
@@ -46,10 +46,31 @@ def test_gps_gaps_short_chains_and_people_split_stays() -> None:
     stays = gps_stays(person, t, x, x, np.full(6, 10.0), CFG)
     # 0-30 min (one stay), a 4.5 h silence splits, 300-320 (one), person 2 separately.
     assert stays.person.tolist() == [1, 1, 2]
-    short = gps_stays(
-        person[:2], (T0 + arr(0, 5) * MIN).astype(np.int64), x[:2], x[:2], np.full(2, 10.0), CFG
+
+
+def test_a_stay_is_long_enough_counting_the_silence_around_it() -> None:
+    # A walk: a fix a minute, 100 m apart (never chained); each fix alone lasts a minute.
+    walk = np.ones(6, dtype=np.int64)
+    t = (T0 + arr(0, 1, 2, 3, 4, 5) * MIN).astype(np.int64)
+    x = arr(0, 100, 200, 300, 400, 500)
+    walked = gps_stays(walk, t, x, np.zeros(6), np.full(6, 10.0), CFG)
+    # Only the track's two ends get a full padding (nothing is known beyond them).
+    assert walked.x.tolist() == [0.0, 500.0]
+    # A still phone reports rarely: one fix 30 minutes after the last and before the next,
+    # far from both, is a stay of 20 minutes (10 minutes' padding each side).
+    t = (T0 + arr(0, 30, 60) * MIN).astype(np.int64)
+    lone = gps_stays(
+        np.ones(3, dtype=np.int64), t, arr(0, 1000, 2000), np.zeros(3), np.full(3, 30.0), CFG
     )
-    assert len(short) == 0
+    assert len(lone) == 3
+    assert (lone.start[1], lone.end[1]) == (T0 + 20 * MIN, T0 + 40 * MIN)
+    # Two fixes 5 minutes apart with fixes elsewhere a minute before and after: 6 minutes.
+    t = (T0 + arr(-1, 0, 5, 6) * MIN).astype(np.int64)
+    short = gps_stays(
+        np.ones(4, dtype=np.int64), t, arr(-900, 0, 0, 900), np.zeros(4), np.full(4, 10.0), CFG
+    )
+    assert 0.0 not in short.x.tolist()
+    assert short.x.tolist() == [-900.0, 900.0]  # the track's ends
 
 
 def test_venue_visits_use_dwell_and_merge_overlaps() -> None:

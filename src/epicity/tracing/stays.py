@@ -83,7 +83,16 @@ def gps_stays(
     chain_of_fix = np.cumsum(np.concatenate([[True], ~linked])) - 1
     starts = np.flatnonzero(np.concatenate([[True], ~linked]))
     ends = np.concatenate([starts[1:], [n]]) - 1
-    keep = (t[ends] - t[starts]) >= config.stay_min_duration_s
+    # Padding, limited to half the way to the neighbouring fixes of the same person.
+    prev_ok = (starts > 0) & (person[np.maximum(starts - 1, 0)] == person[starts])
+    next_ok = (ends < n - 1) & (person[np.minimum(ends + 1, n - 1)] == person[ends])
+    before = np.where(prev_ok, (t[starts] - t[np.maximum(starts - 1, 0)]) // 2, config.stay_pad_s)
+    after = np.where(next_ok, (t[np.minimum(ends + 1, n - 1)] - t[ends]) // 2, config.stay_pad_s)
+    padded_start = t[starts] - np.minimum(before, config.stay_pad_s)
+    padded_end = t[ends] + np.minimum(after, config.stay_pad_s)
+    # A stay lasts long enough counting the time around its fixes in which the phone reported
+    # nothing (a still phone reports rarely), so one fix between long silences can be a stay.
+    keep = (padded_end - padded_start) >= config.stay_min_duration_s
     if emit is not None:
         keep &= emit[starts]
     counts = (ends - starts + 1)[keep]
@@ -96,14 +105,8 @@ def gps_stays(
     cx = _group_median(chain, x[fix_kept], counts)
     cy = _group_median(chain, y[fix_kept], counts)
     acc = np.bincount(chain, weights=accuracy[fix_kept], minlength=k) / counts
-    starts, ends = starts[keep], ends[keep]
-    # Padding, limited to half the way to the neighbouring fixes of the same person.
-    prev_ok = (starts > 0) & (person[np.maximum(starts - 1, 0)] == person[starts])
-    next_ok = (ends < n - 1) & (person[np.minimum(ends + 1, n - 1)] == person[ends])
-    before = np.where(prev_ok, (t[starts] - t[np.maximum(starts - 1, 0)]) // 2, config.stay_pad_s)
-    after = np.where(next_ok, (t[np.minimum(ends + 1, n - 1)] - t[ends]) // 2, config.stay_pad_s)
-    start = t[starts] - np.minimum(before, config.stay_pad_s)
-    end = t[ends] + np.minimum(after, config.stay_pad_s)
+    starts = starts[keep]
+    start, end = padded_start[keep], padded_end[keep]
     radius = np.maximum(acc / np.sqrt(counts), 5.0)
     return GpsStays(person[starts], start, end, cx, cy, radius, counts.astype(np.int64))
 
