@@ -257,3 +257,27 @@ def test_a_second_load_rebuilds_the_index_across_the_days(tmp_path: Path) -> Non
             c.close()
 
     assert stays(parts) == stays(whole)
+
+
+def test_a_load_rebuilds_an_index_built_with_other_thresholds(
+    traced_city: tuple[Path, LocationStore], tmp_path: Path
+) -> None:
+    from epicity.records.ingest import ingest_directory
+    from epicity.tracing.config import TracingConfig
+    from epicity.tracing.index import rebuild_index
+
+    city, original = traced_city
+    store_path = tmp_path / "store"
+    shutil.copytree(original.path, store_path)
+    rebuild_index(LocationStore(store_path), TracingConfig(stay_pad_s=60))
+
+    def pad() -> int:
+        c = LocationStore(store_path).connect()
+        try:
+            return int(c.execute("SELECT stay_pad_s FROM index_settings").fetchall()[0][0])
+        finally:
+            c.close()
+
+    assert pad() == 60
+    ingest_directory(city, store_path)  # the same records: only the index is out of date
+    assert pad() == TracingConfig().stay_pad_s

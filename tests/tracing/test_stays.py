@@ -57,13 +57,14 @@ def test_a_stay_is_long_enough_counting_the_silence_around_it() -> None:
     # Only the track's two ends get a full padding (nothing is known beyond them).
     assert walked.x.tolist() == [0.0, 500.0]
     # A still phone reports rarely: one fix 30 minutes after the last and before the next,
-    # far from both, is a stay of 20 minutes (10 minutes' padding each side).
+    # far from both, is a stay padded on each side (by at most half the 30-minute gaps).
     t = (T0 + arr(0, 30, 60) * MIN).astype(np.int64)
     lone = gps_stays(
         np.ones(3, dtype=np.int64), t, arr(0, 1000, 2000), np.zeros(3), np.full(3, 30.0), CFG
     )
     assert len(lone) == 3
-    assert (lone.start[1], lone.end[1]) == (T0 + 20 * MIN, T0 + 40 * MIN)
+    pad = min(CFG.stay_pad_s, 15 * MIN)
+    assert (lone.start[1], lone.end[1]) == (T0 + 30 * MIN - pad, T0 + 30 * MIN + pad)
     # Two fixes 5 minutes apart with fixes elsewhere a minute before and after: 6 minutes.
     t = (T0 + arr(-1, 0, 5, 6) * MIN).astype(np.int64)
     short = gps_stays(

@@ -822,10 +822,13 @@ def ingest_directory(
                 if res.staged or res.files != tables.get(name, []):
                     changed = True
                 tables[name] = res.files
-            if changed and index and _INDEX_SOURCES & {n for n, r in results.items() if r.staged}:
-                # Derived data rides in the same commit: the index never lags the records.
+            reloaded = _INDEX_SOURCES & {n for n, r in results.items() if r.staged}
+            if index and (reloaded or _index_outdated(store, tables)):
+                # Derived data rides in the same commit: the index never lags the records
+                # (nor the thresholds: an index built with other ones is rebuilt too).
                 from epicity.tracing.index import build_index
 
+                changed = True
                 built = build_index(store.path, tables, staging, progress=progress)
                 for name, index_files in built.items():
                     for stored in index_files:
@@ -860,6 +863,21 @@ def ingest_directory(
         for src in sources
     )
     return IngestReport(store.path, reports, time.perf_counter() - started)
+
+
+def _index_outdated(store: LocationStore, tables: dict[str, list[StoredFile]]) -> bool:
+    """Whether the store has location records but no index, or one built with thresholds
+    other than tracing's current defaults."""
+    if not any(tables.get(t) for t in ("gps", "cell", "card", "entries")):
+        return False
+    settings = tables.get("index_settings")
+    if not settings:
+        return True
+    from epicity.tracing.config import TracingConfig
+    from epicity.tracing.index import read_settings
+
+    row = pq.read_table(store.path / settings[0].path).to_pylist()[0]
+    return read_settings(row).mismatch(TracingConfig()) is not None
 
 
 def _validate_all(

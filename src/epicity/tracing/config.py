@@ -53,7 +53,11 @@ class TracingConfig:
     stay_radius_m: float = 60.0
     stay_max_gap_s: int = 3 * 3600  # longer silences split a stay
     stay_min_duration_s: int = 10 * MINUTE
-    stay_pad_s: int = 10 * MINUTE  # a stay began before its first fix and ended after its last
+    # A stay began before its first fix and ended after its last: padded by up to this much
+    # (never past half the way to the neighbouring fixes), and it must last
+    # `stay_min_duration_s` padded. 15 min: tuned on the seed-1 and seed-2 cities at 100k
+    # (10 min: observable recall 0.974 / 0.930; 15 min: 0.986 / 0.957), checked on seed 4.
+    stay_pad_s: int = 15 * MINUTE
     # Snapping a GPS stay to a venue, and deciding that two GPS stays are at the same place.
     snap_radius_m: float = 40.0
     snap_with_payment_m: float = 150.0  # a payment during the stay confirms a farther venue
