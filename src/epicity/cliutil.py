@@ -6,17 +6,27 @@ import contextlib
 import datetime as dt
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from epicity.db import database_url, make_engine, migrate, session_factory
 from epicity.privacy.errors import PrivacyError
 
-__all__ = ["ACTOR_OPTION", "DB_OPTION", "actor_name", "database", "fail", "parse_time"]
+__all__ = [
+    "ACTOR_OPTION",
+    "DB_OPTION",
+    "actor_name",
+    "bar_per_label",
+    "database",
+    "fail",
+    "parse_time",
+    "progress_bar",
+]
 
 DB_OPTION = typer.Option(
     None,
@@ -73,3 +83,27 @@ def parse_time(value: str, option: str) -> dt.datetime:
     if parsed.tzinfo is None:
         raise fail(f"{option} {value!r} has no offset; write e.g. {value.strip()}+09:00")
     return parsed
+
+
+def progress_bar(console: Console | None = None) -> Progress:
+    """The progress bar of commands that take more than a second (on stderr by default)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=True,
+    )
+
+
+def bar_per_label(bar: Progress) -> Callable[[str, int, int], None]:
+    """A `progress(label, done, total)` callback that shows one bar per label."""
+    tasks: dict[str, TaskID] = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label not in tasks:
+            tasks[label] = bar.add_task(label, total=total)
+        bar.update(tasks[label], completed=done, total=total)
+
+    return progress

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console, Group
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from epicity.cliutil import bar_per_label, progress_bar
 from epicity.records.ingest import IngestError, IngestReport, ingest_directory
 
 __all__ = ["ingest", "render_ingest", "run_ingest"]
@@ -47,22 +47,8 @@ def ingest(
 
 def run_ingest(source: Path, store: Path, *, console: Console | None = None) -> IngestReport:
     """`ingest_directory` with a Rich progress bar (raises `IngestError` on bad input)."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console or Console(),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(description: str, done: int, total: int) -> None:
-            task = tasks.get(description)
-            if task is None:
-                task = tasks[description] = bar.add_task(description, total=total)
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(console or Console()) as bar:
+        progress = bar_per_label(bar)
         return ingest_directory(source, store, progress=progress)
 
 

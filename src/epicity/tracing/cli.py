@@ -18,11 +18,20 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail, parse_time
+from epicity.cliutil import (
+    ACTOR_OPTION,
+    DB_OPTION,
+    actor_name,
+    bar_per_label,
+    database,
+    fail,
+    parse_time,
+    progress_bar,
+)
 from epicity.privacy.access import LocationAccess
 from epicity.privacy.errors import PrivacyError
 from epicity.records.store import LocationStore
@@ -315,14 +324,7 @@ def trace(
             )
             if not case_ids:
                 raise fail("no confirmed cases on that date", code=1)
-            with Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total}"),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-                transient=True,
-            ) as bar:
+            with progress_bar() as bar:
                 results, failures = trace_cases(
                     access,
                     sessions,
@@ -395,22 +397,8 @@ def index(
     if not (store / "manifest.json").is_file():
         raise fail(f"--store {store}: no location store there (run epicity ingest first)")
     started = time.perf_counter()
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        tasks: dict[str, TaskID] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done, total=total)
-
-        rows = rebuild_index(LocationStore(store), TracingConfig(), progress=progress)
+    with progress_bar() as bar:
+        rows = rebuild_index(LocationStore(store), TracingConfig(), progress=bar_per_label(bar))
     table = Table("index table", "rows", title="Place-time index")
     for name, count in rows.items():
         table.add_row(name, f"{count:,}")
