@@ -24,7 +24,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from epicity.privacy.access import LocationReader
-from epicity.tracing.config import DEFAULT_DWELL, TracingConfig
+from epicity.tracing.config import TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
 from epicity.tracing.service import Investigation, _load_reference, _Reference, _ts
 from epicity.tracing.stays import CELL_RUN_GAP_S, CellRuns, cell_runs, gps_stays, venue_visits
@@ -68,8 +68,7 @@ def _whole_tracks(
 def _visits(
     reader: LocationReader, ref: _Reference, inv: Investigation, config: TracingConfig
 ) -> Any:
-    before = max(b for b, _ in [*config.dwell.values(), DEFAULT_DWELL])
-    after = max(a for _, a in [*config.dwell.values(), DEFAULT_DWELL])
+    before, after = config.max_dwell_before_s, config.max_dwell_after_s
     venues = {int(s.place_id) for s in inv.timeline if s.kind == "venue" and s.place_id is not None}
     parts = []
     for table in ("card", "entries"):

@@ -69,6 +69,11 @@ class TracingConfig:
         return self.dwell.get(category or "", DEFAULT_DWELL)
 
     @property
-    def max_dwell_s(self) -> int:
-        """The longest assumed visit either side of a record (bounds the candidate search)."""
-        return max(max(b, a) for b, a in [*self.dwell.values(), DEFAULT_DWELL])
+    def max_dwell_before_s(self) -> int:
+        """The longest assumed part of a visit before its record (bounds the lookups)."""
+        return max(b for b, _ in [*self.dwell.values(), DEFAULT_DWELL])
+
+    @property
+    def max_dwell_after_s(self) -> int:
+        """The longest assumed part of a visit after its record."""
+        return max(a for _, a in [*self.dwell.values(), DEFAULT_DWELL])

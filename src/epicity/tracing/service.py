@@ -18,7 +18,7 @@ import pyarrow as pa
 from numpy.typing import NDArray
 
 from epicity.geo import LocalProjection
-from epicity.tracing.config import DEFAULT_DWELL, TracingConfig
+from epicity.tracing.config import TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
 from epicity.tracing.index import (
     PLACE_BITS,
@@ -418,8 +418,7 @@ def _visits_near(
 ) -> list[VenueVisits]:
     """Per case, everyone's payments and entries at the case's venues in the hours when their
     visit could overlap the case's (a record at t means a visit from t - before to t + after)."""
-    before = max(b for b, _ in [*config.dwell.values(), DEFAULT_DWELL])
-    after = max(a for _, a in [*config.dwell.values(), DEFAULT_DWELL])
+    before, after = config.max_dwell_before_s, config.max_dwell_after_s
     keys: list[NDArray[np.int64]] = []
     owners: list[NDArray[np.int64]] = []
     places: list[NDArray[np.int64]] = []
