@@ -157,9 +157,10 @@ class LocationReader:
         """
         con = self._connection()
         inputs = dict(inputs or {})
-        clash = sorted(set(inputs) & {t.lower() for t in self.schema()})
-        if clash:
-            raise QueryRefused(f"input table {', '.join(clash)} has the name of a stored table")
+        if inputs:
+            clash = sorted(set(inputs) & {t.lower() for t in self.schema()})
+            if clash:
+                raise QueryRefused(f"input table {', '.join(clash)} has the name of a stored table")
         self._check(con, sql)
         for name, table in inputs.items():
             con.register(name, table)

@@ -47,7 +47,6 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from epicity.geo import LocalProjection
-from epicity.records.schema import DERIVED_TABLES
 from epicity.records.store import (
     LocationStore,
     StoredFile,
@@ -68,7 +67,6 @@ __all__ = [
     "CELL_DEG_LAT",
     "CELL_DEG_LON",
     "HOUR",
-    "INDEX_TABLES",
     "PLACE_BITS",
     "IndexSettings",
     "build_index",
@@ -90,7 +88,6 @@ _GRID_COLUMNS = round(360 / CELL_DEG_LON)  # cells per row of the global grid
 _LAT_OFFSET = round(90 / CELL_DEG_LAT)
 _LON_OFFSET = round(180 / CELL_DEG_LON)
 _ROW_GROUP_SIZE = 32_768  # small groups: a key's rows are read with few neighbours
-INDEX_TABLES = DERIVED_TABLES
 Progress = Callable[[str, int, int], None]
 I64 = NDArray[np.int64]
 

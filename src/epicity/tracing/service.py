@@ -303,11 +303,11 @@ def investigate_many(
     if not case_ids:
         return []
     _check_index(reader, tables, config)
-    cases = _load_cases(reader, case_ids)
+    ids = _ids_input(case_ids)
+    cases = _load_cases(reader, case_ids, ids)
     windows = [infectious_window(c, tz, config) for c in cases]
     ref = _load_reference(reader)
     pad = config.stay_max_gap_s
-    ids = _ids_input(case_ids)
     own_all = _records(
         reader,
         ref,
@@ -338,7 +338,7 @@ def investigate_many(
 
     visits = _visits_near(reader, ref, timelines, tables, config)
     stays = _stays_near(reader, ref, timelines, tables, config)
-    households = _households(reader, ref, case_ids, schema)
+    households = _households(reader, ref, ids, schema)
     out: list[Investigation] = []
     for n, (case, (w0, w1, onset)) in enumerate(zip(cases, windows, strict=True)):
         household, home_xy = households.get(case.person_id, ([], None))
@@ -382,11 +382,11 @@ def _check_index(reader: RecordReader, tables: set[str], config: TracingConfig) 
         raise TracingError(f"store: {problem}")
 
 
-def _load_cases(reader: RecordReader, case_ids: Sequence[int]) -> list[CaseInfo]:
+def _load_cases(reader: RecordReader, case_ids: Sequence[int], ids: pa.Table) -> list[CaseInfo]:
     rows = reader.query(
         "SELECT person_id, symptom_onset, test_date, confirmed_date FROM cases "
         "WHERE person_id IN (SELECT id FROM case_ids)",
-        inputs={"case_ids": _ids_input(case_ids)},
+        inputs={"case_ids": ids},
     ).to_pylist()
     by_id = {int(r["person_id"]): r for r in rows}
     out = []
@@ -641,7 +641,7 @@ def _area_counts(
 
 
 def _households(
-    reader: RecordReader, ref: _Reference, case_ids: Sequence[int], schema: dict[str, list[str]]
+    reader: RecordReader, ref: _Reference, ids: pa.Table, schema: dict[str, list[str]]
 ) -> dict[int, tuple[list[int], tuple[float, float] | None]]:
     """Per case: household members from the resident registry, and the case's home position."""
     if not {"household_id", "home_lat", "home_lon"} <= set(schema.get("people", [])):
@@ -651,7 +651,7 @@ def _households(
            FROM people c JOIN people p ON p.household_id = c.household_id
            WHERE c.person_id IN (SELECT id FROM case_ids) AND c.household_id IS NOT NULL
            ORDER BY c.person_id, p.person_id""",
-        inputs={"case_ids": _ids_input(case_ids)},
+        inputs={"case_ids": ids},
     ).to_pylist()
     out: dict[int, tuple[list[int], tuple[float, float] | None]] = {}
     for r in rows:
