@@ -36,6 +36,15 @@ BIN_DEGREES = 0.005
 DAY = 86_400
 
 
+def _search_bounds(config: TracingConfig) -> tuple[float, int]:
+    """How far (metres) and how long (seconds) from a case's place a contact's fixes can lie
+    while their stay is at that place and time."""
+    return (
+        max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M,
+        config.stay_max_gap_s + config.stay_pad_s,
+    )
+
+
 def _ids(values: Any) -> pa.Table:
     return pa.table({"id": pa.array(sorted({int(v) for v in values}), pa.int64())})
 
@@ -190,8 +199,7 @@ def duckdb_contacts(
 ) -> tuple[list[Contact], list[AreaExposure]]:
     """Plain DuckDB SQL over the raw tables (no index)."""
     ref = _load_reference(reader)
-    margin = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
-    gap = config.stay_max_gap_s + config.stay_pad_s
+    margin, gap = _search_bounds(config)
     dlat = margin / 111_000.0
     boxes = []
     for s in _places(inv):
@@ -247,8 +255,7 @@ def pandas_contacts(
     import geopandas as gpd  # bench-only dependencies (pip install -e '.[bench]')
 
     ref = _load_reference(reader)
-    margin = max(config.same_place_m, config.snap_radius_m) + SEARCH_MARGIN_M
-    gap = config.stay_max_gap_s + config.stay_pad_s
+    margin, gap = _search_bounds(config)
     window = [_ts(inv.window_start - gap), _ts(inv.window_end + gap)]
     fixes = reader.query(
         "SELECT person_id, epoch(ts)::BIGINT AS t, lat, lon FROM gps "
