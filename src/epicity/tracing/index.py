@@ -173,13 +173,17 @@ def reference_projection(
 # -- building ---------------------------------------------------------------------------------
 
 
-def _last_chains(person: I64, linked: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    """Rows of each person's last chain (rows sorted by person then time; `linked[i]`: row
-    i + 1 continues row i's chain)."""
+def _open_last_chains(
+    person: I64, t: I64, linked: NDArray[np.bool_], since: int
+) -> NDArray[np.bool_]:
+    """Rows of each person's last chain, for the people whose last row is at `since` or later
+    (rows sorted by person then time; `linked[i]`: row i + 1 continues row i's chain)."""
     chain = np.cumsum(np.concatenate([[True], ~linked])) - 1
     last_row = np.flatnonzero(np.concatenate([person[1:] != person[:-1], [True]]))
     rows_per_person = np.diff(np.concatenate([[-1], last_row]))
-    return np.asarray(chain == np.repeat(chain[last_row], rows_per_person))
+    in_last_chain = chain == np.repeat(chain[last_row], rows_per_person)
+    recent = np.repeat(t[last_row] >= since, rows_per_person)
+    return np.asarray(in_last_chain & recent)
 
 
 def _rows_before(person: I64, mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
@@ -233,7 +237,7 @@ def _each_day_with_carry(
         last = np.zeros(len(person), dtype=bool)
         before = last
         if n < len(days) - 1 and len(person):
-            last = _last_chains(person, links(d)) & _last_row_after(person, d["t"], end - max_gap_s)
+            last = _open_last_chains(person, d["t"], links(d), end - max_gap_s)
             before = _rows_before(person, last) if ghost else before
         emit(d, d["pending"] & ~last)
         keep = last | before
@@ -244,13 +248,6 @@ def _each_day_with_carry(
         earliest = min(int(waiting.min()), end) if len(waiting) else end
         writer.flush((earliest - lead_s) // HOUR)
     writer.flush(None)
-
-
-def _last_row_after(person: I64, t: I64, since: int) -> NDArray[np.bool_]:
-    """Rows of the people whose last row is at `since` or later."""
-    last_row = np.flatnonzero(np.concatenate([person[1:] != person[:-1], [True]]))
-    rows_per_person = np.diff(np.concatenate([[-1], last_row]))
-    return np.asarray(np.repeat(t[last_row] >= since, rows_per_person))
 
 
 def _read_day(
