@@ -91,13 +91,15 @@ def _visits(
         parts.append(t)
     rows = pa.concat_tables(parts)
     venue = rows.column("merchant_id").to_numpy()
+    dwell_before, dwell_after = ref.venues.dwell(config)
+    vrow = ref.venues.index_of(venue)
     return venue_visits(
         rows.column("person_id").to_numpy(),
         rows.column("t").to_numpy(),
         venue,
         np.asarray(rows.column("source").to_pylist(), dtype=str),
-        ref.venues.category[ref.venues.index_of(venue)],
-        config,
+        dwell_before[vrow],
+        dwell_after[vrow],
     )
 
 

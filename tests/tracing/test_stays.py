@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from epicity.tracing.config import TracingConfig
-from epicity.tracing.stays import cell_runs, gps_stays, venue_visits
+from epicity.tracing.stays import cell_runs, dwell_bounds, gps_stays, venue_visits
 
 CFG = TracingConfig()
 T0 = 1_583_100_000
@@ -80,7 +80,7 @@ def test_venue_visits_use_dwell_and_merge_overlaps() -> None:
     venue = arr(7, 7, 7, 7).astype(np.int64)
     source = np.array(["card", "entries", "card", "card"])
     category = np.array(["restaurant"] * 4)
-    v = venue_visits(person, t, venue, source, category, CFG)
+    v = venue_visits(person, t, venue, source, *dwell_bounds(category, CFG))
     before, after = CFG.dwell_for("restaurant")
     assert v.person.tolist() == [1, 1, 2]
     assert v.start[0] == T0 - before

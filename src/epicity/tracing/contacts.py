@@ -61,7 +61,8 @@ def relative_infectiousness(t: NDArray[np.int64] | int, onset: int) -> NDArray[n
     return np.asarray(np.where(days > 0, density / peak, 0.0), dtype=np.float64)
 
 
-@dataclass(frozen=True)
+# Not frozen: a day of cases builds ~10^5-10^6 of them, and a frozen init is 5x slower.
+@dataclass(slots=True)
 class Exposure:
     """One shared stay: the case's stay, the contact, the overlap and how it was seen."""
 
@@ -380,7 +381,12 @@ def _aggregate(found: _Exposures, onset: int, config: TracingConfig) -> list[Con
             labels[b] = tuple(sorted(names[i] for i in range(len(names)) if b >> i & 1))
         return labels[b]
 
-    exposure_of = [
+    kept = np.flatnonzero(best > 0)
+    bounds = np.concatenate([starts, [n]])
+    # Rows of each kept contact in time order: by_time and seq both list contacts by id, so a
+    # contact's segment starts at the same offset in both.
+    kept_rows = by_time[(best > 0)[np.cumsum(contact_first) - 1]]
+    exposures = [
         Exposure(
             contact,
             found.stays[stay].stay_id,
@@ -394,38 +400,50 @@ def _aggregate(found: _Exposures, onset: int, config: TracingConfig) -> list[Con
             r,
         )
         for contact, stay, group, place, start, end, d, indoor, b, r in zip(
-            e["contact"].tolist(),
-            e["stay"].tolist(),
-            e["group"].tolist(),
-            e["place"].tolist(),
-            e["start"].tolist(),
-            e["end"].tolist(),
-            dist.tolist(),
-            e["indoor"].tolist(),
-            e["bits"].tolist(),
-            risk.tolist(),
+            e["contact"][kept_rows].tolist(),
+            e["stay"][kept_rows].tolist(),
+            e["group"][kept_rows].tolist(),
+            e["place"][kept_rows].tolist(),
+            e["start"][kept_rows].tolist(),
+            e["end"][kept_rows].tolist(),
+            dist[kept_rows].tolist(),
+            e["indoor"][kept_rows].tolist(),
+            e["bits"][kept_rows].tolist(),
+            risk[kept_rows].tolist(),
             strict=True,
         )
     ]
     contacts = []
-    bounds = np.concatenate([starts, [n]])
-    for k in np.flatnonzero(best > 0):
-        rows = by_time[np.searchsorted(cs, contact_s[starts[k]]) :][: bounds[k + 1] - bounds[k]]
-        place = int(e["place"][top[k]])
+    first_exposure = 0
+    sizes = (bounds[kept + 1] - bounds[kept]).tolist()
+    for size, contact, rank_k, place, first_t, last_t, union_s, d, risk_k, b in zip(
+        sizes,
+        contact_s[starts[kept]].tolist(),
+        best[kept].tolist(),
+        e["place"][top[kept]].tolist(),
+        first_contact[kept].tolist(),
+        last_contact[kept].tolist(),
+        union_of_contact[kept].tolist(),
+        min_dist[kept].tolist(),
+        score[kept].tolist(),
+        bits[kept].tolist(),
+        strict=True,
+    ):
         contacts.append(
             Contact(
-                contact_id=int(contact_s[starts[k]]),
-                tier="close" if best[k] == 2 else "casual",
+                contact_id=contact,
+                tier="close" if rank_k == 2 else "casual",
                 place_id=None if place < 0 else place,
-                first_contact=int(first_contact[k]),
-                last_contact=int(last_contact[k]),
-                overlap_minutes=float(union_of_contact[k]) / 60,
-                min_distance_m=None if np.isnan(min_dist[k]) else float(min_dist[k]),
-                risk_score=float(score[k]),
-                sources=label(int(bits[k])),
-                exposures=[exposure_of[j] for j in rows],
+                first_contact=first_t,
+                last_contact=last_t,
+                overlap_minutes=float(union_s) / 60,
+                min_distance_m=None if d != d else d,  # NaN: no distance
+                risk_score=risk_k,
+                sources=label(b),
+                exposures=exposures[first_exposure : first_exposure + size],
             )
         )
+        first_exposure += size
     return contacts
 
 

@@ -440,16 +440,18 @@ def _visits_near(
         "merchant_id",
     )
     out = []
+    dwell_before, dwell_after = ref.venues.dwell(config)
+    vrow = ref.venues.index_of(found["merchant_id"])
+    source = found["source"].astype(str)
     for rows in _split_by_case(found["case_no"], len(timelines)):
-        venue = found["merchant_id"][rows]
         out.append(
             venue_visits(
                 found["person_id"][rows],
                 found["t"][rows],
-                venue,
-                found["source"][rows].astype(str),
-                ref.venues.category[ref.venues.index_of(venue)],
-                config,
+                found["merchant_id"][rows],
+                source[rows],
+                dwell_before[vrow[rows]],
+                dwell_after[vrow[rows]],
             )
         )
     return out

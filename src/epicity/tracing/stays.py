@@ -150,19 +150,19 @@ class VenueVisits:
         return len(self.person)
 
 
-def venue_visits(
-    person: I64,
-    t: I64,
-    venue: I64,
-    source: NDArray[np.str_],
-    category: NDArray[np.str_],
-    config: TracingConfig,
-) -> VenueVisits:
-    """Turn each payment or entry into a visit interval by its venue's dwell model, then merge
-    overlapping visits of the same person at the same venue."""
+def dwell_bounds(category: NDArray[np.str_], config: TracingConfig) -> tuple[I64, I64]:
+    """Seconds a visit is assumed to last before and after its record, per venue category."""
     kinds, kind_of = np.unique(np.asarray(category, dtype=str), return_inverse=True)
     dwell = np.array([config.dwell_for(str(k)) for k in kinds], dtype=np.int64).reshape(-1, 2)
-    before, after = dwell[kind_of.ravel(), 0], dwell[kind_of.ravel(), 1]
+    return dwell[kind_of.ravel(), 0], dwell[kind_of.ravel(), 1]
+
+
+def venue_visits(
+    person: I64, t: I64, venue: I64, source: NDArray[np.str_], before: I64, after: I64
+) -> VenueVisits:
+    """Turn each payment or entry into a visit interval from `before` its time to `after` it
+    (its venue's dwell model, `dwell_bounds`), then merge overlapping visits of the same person
+    at the same venue."""
     start, end = t - before, t + after
     order = np.lexsort((start, venue, person))
     person, venue, start, end = person[order], venue[order], start[order], end[order]

@@ -13,7 +13,7 @@ Evidence, strongest first:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -23,7 +23,7 @@ from scipy.spatial import cKDTree
 
 from epicity.geo import LocalProjection
 from epicity.tracing.config import TracingConfig
-from epicity.tracing.stays import cell_runs, gps_stays, venue_visits
+from epicity.tracing.stays import cell_runs, dwell_bounds, gps_stays, venue_visits
 
 __all__ = [
     "CONFIDENCE",
@@ -124,6 +124,9 @@ class Venues:
     lon: NDArray[np.float64]
     category: NDArray[np.str_]
     indoor: NDArray[np.bool_]
+    _dwell: dict[tuple[tuple[str, tuple[int, int]], ...], tuple[NDArray[np.int64], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def index_of(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
         """Row of each merchant id (ids must exist)."""
@@ -134,6 +137,15 @@ class Venues:
     @cached_property
     def _order(self) -> NDArray[np.int64]:
         return np.asarray(np.argsort(self.merchant_id), dtype=np.int64)
+
+    def dwell(self, config: TracingConfig) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Seconds before and after a record that a visit to each venue is assumed to last
+        (by row; computed once per dwell table)."""
+        key = tuple(sorted(config.dwell.items()))
+        if key not in self._dwell:
+            self._dwell[key] = dwell_bounds(self.category, config)
+        before, after = self._dwell[key]
+        return before, after
 
     @cached_property
     def tree(self) -> cKDTree:
@@ -173,13 +185,14 @@ def build_timeline(
     """Fuse one person's records into a timeline of stays, sorted by start."""
     tower_ids, tower_x, tower_y, tower_range = towers
     vrow = venues.index_of(records.visit_venue)
+    before, after = venues.dwell(config)
     visits = venue_visits(
         records.visit_person,
         records.visit_t,
         records.visit_venue,
         records.visit_source,
-        venues.category[vrow],
-        config,
+        before[vrow],
+        after[vrow],
     )
     gps = gps_stays(
         records.gps_person,
@@ -193,6 +206,11 @@ def build_timeline(
     matched_visit = np.zeros(len(visits), dtype=bool)
     vis_row = venues.index_of(visits.venue)
     vis_x, vis_y = venues.x[vis_row], venues.y[vis_row]
+    # The nearest venue of every GPS stay at once (the k-d tree contacts snap with too).
+    if len(gps) and len(venues.merchant_id):
+        nearest_d, nearest_row = venues.tree.query(np.column_stack([gps.x, gps.y]))
+    else:
+        nearest_d, nearest_row = np.full(len(gps), np.inf), np.full(len(gps), -1)
     for i in range(len(gps)):
         gx, gy, gs, ge = gps.x[i], gps.y[i], int(gps.start[i]), int(gps.end[i])
         near = np.hypot(vis_x - gx, vis_y - gy)
@@ -208,10 +226,8 @@ def build_timeline(
                 _venue_stay(venues, row, start, end, (str(visits.sources[j]), "gps"), projection)
             )
             continue
-        d_all = np.hypot(venues.x - gx, venues.y - gy)
-        nearest = int(np.argmin(d_all)) if len(d_all) else -1
-        if nearest >= 0 and d_all[nearest] <= config.snap_radius_m and ge - gs <= MAX_VISIT_S:
-            stays.append(_venue_stay(venues, nearest, gs, ge, ("gps",), projection))
+        if nearest_d[i] <= config.snap_radius_m and ge - gs <= MAX_VISIT_S:
+            stays.append(_venue_stay(venues, int(nearest_row[i]), gs, ge, ("gps",), projection))
             continue
         lat, lon = projection.to_latlon(gx, gy)
         stays.append(
