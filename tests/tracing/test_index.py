@@ -12,7 +12,9 @@ from epicity.tracing.index import (
     CELL_DEG_LON,
     grid_cell,
     grid_cells_near,
+    grid_cells_near_many,
     hour_keys,
+    hour_keys_many,
     place_key,
 )
 
@@ -63,3 +65,29 @@ def test_keys_separate_places_and_hours() -> None:
     assert place_key(5, 10) != place_key(6, 10)
     # The hour is in the high bits: one hour's keys sort together, whatever the place.
     assert place_key(2**30, 10) < place_key(0, 11)
+
+
+@given(
+    points=st.lists(st.tuples(st.floats(-3000, 3000), st.floats(-3000, 3000)), max_size=8),
+    radius=st.floats(1.0, 400.0),
+    intervals=st.lists(st.tuples(st.integers(0, 86_400), st.integers(1, 20 * 3600)), max_size=8),
+)
+def test_many_at_once_lists_what_one_at_a_time_does(
+    points: list[tuple[float, float]], radius: float, intervals: list[tuple[int, int]]
+) -> None:
+    x = np.array([p[0] for p in points], np.float64)
+    y = np.array([p[1] for p in points], np.float64)
+    rows, cells = grid_cells_near_many(x, y, radius, PROJ)
+    for i in range(len(points)):
+        assert sorted(cells[rows == i].tolist()) == sorted(
+            c for c in grid_cells_near(x[i], y[i], radius, PROJ)
+        )
+        # Every cell of the square around the point, each once.
+        assert len(set(cells[rows == i].tolist())) == (rows == i).sum()
+    start = np.array([T0 + a for a, _ in intervals], np.int64)
+    end = start + np.array([n for _, n in intervals], np.int64)
+    place = np.arange(len(intervals), dtype=np.int64) + 3
+    rows, keys = hour_keys_many(place, start, end)
+    for i in range(len(intervals)):
+        hours = range(int(start[i]) // 3600, (int(end[i]) - 1) // 3600 + 1)
+        assert keys[rows == i].tolist() == [int(place_key(int(place[i]), h)) for h in hours]

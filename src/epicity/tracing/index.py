@@ -71,7 +71,9 @@ __all__ = [
     "IndexSettings",
     "build_index",
     "grid_cells_near",
+    "grid_cells_near_many",
     "hour_keys",
+    "hour_keys_many",
     "place_key",
     "read_settings",
     "rebuild_index",
@@ -135,18 +137,38 @@ def grid_cell(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> I64:
 
 def grid_cells_near(x: float, y: float, radius_m: float, proj: LocalProjection) -> list[int]:
     """Every grid cell holding a point within `radius_m` of (x, y) in the projection's metres."""
+    _, cells = grid_cells_near_many(np.array([x]), np.array([y]), radius_m, proj)
+    return [int(c) for c in cells]
+
+
+def grid_cells_near_many(
+    x: NDArray[np.float64], y: NDArray[np.float64], radius_m: float, proj: LocalProjection
+) -> tuple[I64, I64]:
+    """(point row, cell) for every grid cell holding a point within `radius_m` of each (x, y):
+    the cells of the square around the point, row by row."""
     r = radius_m + 0.01  # a centimetre more: the degrees are rounded on the way back
-    lat, lon = proj.to_latlon(np.array([x - r, x + r]), np.array([y - r, y + r]))
-    corners = grid_cell(lat, lon)
-    y0, y1 = corners // _GRID_COLUMNS
-    x0, x1 = corners % _GRID_COLUMNS
-    return [int(iy * _GRID_COLUMNS + ix) for iy in range(y0, y1 + 1) for ix in range(x0, x1 + 1)]
+    lat0, lon0 = proj.to_latlon(np.asarray(x) - r, np.asarray(y) - r)
+    lat1, lon1 = proj.to_latlon(np.asarray(x) + r, np.asarray(y) + r)
+    low, high = grid_cell(lat0, lon0), grid_cell(lat1, lon1)
+    y0, x0 = low // _GRID_COLUMNS, low % _GRID_COLUMNS
+    ny, nx = high // _GRID_COLUMNS - y0 + 1, high % _GRID_COLUMNS - x0 + 1
+    count = ny * nx
+    rows = np.repeat(np.arange(len(low), dtype=np.int64), count)
+    k = np.arange(len(rows), dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    cells = (y0[rows] + k // nx[rows]) * _GRID_COLUMNS + x0[rows] + k % nx[rows]
+    return rows, np.asarray(cells, dtype=np.int64)
 
 
 def hour_keys(place: int, start: int, end: int) -> I64:
     """Keys of a place over every hour that the interval [start, end) overlaps."""
-    hours = np.arange(start // HOUR, max(end - 1, start) // HOUR + 1, dtype=np.int64)
-    return place_key(place, hours)
+    _, keys = hour_keys_many(np.array([place]), np.array([start]), np.array([end]))
+    return keys
+
+
+def hour_keys_many(place: I64, start: I64, end: I64) -> tuple[I64, I64]:
+    """(row, key) for every hour each place's interval [start, end) overlaps."""
+    rows, hours = _spread_over_hours(np.asarray(start, np.int64), np.asarray(end, np.int64))
+    return rows, place_key(np.asarray(place, np.int64)[rows], hours)
 
 
 def _spread_over_hours(start: I64, end: I64) -> tuple[I64, I64]:

@@ -22,8 +22,8 @@ from epicity.tracing.config import TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
 from epicity.tracing.index import (
     PLACE_BITS,
-    grid_cells_near,
-    hour_keys,
+    grid_cells_near_many,
+    hour_keys_many,
     read_settings,
     reference_projection,
 )
@@ -419,24 +419,22 @@ def _visits_near(
     """Per case, everyone's payments and entries at the case's venues in the hours when their
     visit could overlap the case's (a record at t means a visit from t - before to t + after)."""
     before, after = config.max_dwell_before_s, config.max_dwell_after_s
-    keys: list[NDArray[np.int64]] = []
-    owners: list[NDArray[np.int64]] = []
-    places: list[NDArray[np.int64]] = []
-    for n, timeline in enumerate(timelines):
-        for s in timeline:
-            if s.kind == "venue" and s.place_id is not None:
-                k = hour_keys(s.place_id, s.start - after, s.end + before + 1)
-                keys.append(k)
-                owners.append(np.full(len(k), n))
-                places.append(np.full(len(k), s.place_id))
+    venue_stays = [
+        (n, s.place_id, s.start - after, s.end + before + 1)
+        for n, timeline in enumerate(timelines)
+        for s in timeline
+        if s.kind == "venue" and s.place_id is not None
+    ]
+    owner, place, start, end = np.array(venue_stays, np.int64).reshape(-1, 4).T
+    row, keys = hour_keys_many(place, start, end)
     found = _by_keys(
         reader,
         "visit_index",
         "person_id, t, merchant_id, source",
         keys,
-        owners,
+        owner[row],
         tables,
-        places if _ids_exceed_key(ref.venues.merchant_id) else None,
+        place[row] if _ids_exceed_key(ref.venues.merchant_id) else None,
         "merchant_id",
     )
     out = []
@@ -467,29 +465,31 @@ def _stays_near(
     """Per case, everyone's GPS stays whose centre can be at one of the case's places (within
     `same_place_m` of it, or snapped to its venue) at an hour of the case's stay there."""
     radius = max(config.same_place_m, config.snap_radius_m)
-    vrow = {int(v): i for i, v in enumerate(ref.venues.merchant_id)}
-    keys, owners = [], []
-    for n, timeline in enumerate(timelines):
-        for s in timeline:
-            if s.kind == "area":
-                continue
-            points = [(s.x, s.y)]
-            if s.place_id is not None and int(s.place_id) in vrow:
-                i = vrow[int(s.place_id)]
-                points.append((float(ref.venues.x[i]), float(ref.venues.y[i])))
-            cells = sorted(
-                {c for x, y in points for c in grid_cells_near(x, y, radius, ref.projection)}
-            )
-            for cell in cells:
-                k = hour_keys(cell, s.start, s.end)
-                keys.append(k)
-                owners.append(np.full(len(k), n))
+    # Each stay's own centre and, for a venue stay, the venue's position.
+    stays = [(s, n) for n, timeline in enumerate(timelines) for s in timeline if s.kind != "area"]
+    owner, start, end, place = (
+        np.array(
+            [(n, s.start, s.end, -1 if s.place_id is None else s.place_id) for s, n in stays],
+            np.int64,
+        )
+        .reshape(-1, 4)
+        .T
+    )
+    centre = np.array([(s.x, s.y) for s, _ in stays], np.float64).reshape(-1, 2)
+    venue_row = ref.venues.index_of(place)
+    at_venue = (place >= 0) & (ref.venues.merchant_id[venue_row] == place)
+    point_of = np.concatenate([np.arange(len(stays)), np.flatnonzero(at_venue)])
+    px = np.concatenate([centre[:, 0], ref.venues.x[venue_row[at_venue]]])
+    py = np.concatenate([centre[:, 1], ref.venues.y[venue_row[at_venue]]])
+    point, cell = grid_cells_near_many(px, py, radius, ref.projection)
+    stay = point_of[point]
+    row, keys = hour_keys_many(cell, start[stay], end[stay])
     found = _by_keys(
         reader,
         "stay_index",
         'person_id, start, "end", lat, lon, radius_m, fixes',
         keys,
-        owners,
+        owner[stay][row],
         tables,
     )
     out = []
@@ -529,29 +529,28 @@ def _by_keys(
     reader: RecordReader,
     table: str,
     columns: str,
-    keys: list[NDArray[np.int64]],
-    owners: list[NDArray[np.int64]],
+    keys: NDArray[np.int64],
+    owners: NDArray[np.int64],
     tables: set[str],
-    places: list[NDArray[np.int64]] | None = None,
+    places: NDArray[np.int64] | None = None,
     place_column: str | None = None,
 ) -> dict[str, NDArray[Any]]:
     """Rows of an index table at the given keys, each with the case it was looked up for
     (a row listed under several hours of one case comes once). With `places`, rows must also
     be at that place (`place_column`): keys of very large ids can coincide."""
     names = ["case_no", *(c.strip().strip('"') for c in columns.split(","))]
-    if table not in tables or not keys:
+    if table not in tables or not len(keys):
         return {n: np.empty(0, np.int64) for n in names}
-    all_keys = np.concatenate(keys)
-    lookup = {"key": all_keys, "case_no": np.concatenate(owners).astype(np.int64)}
+    lookup = {"key": keys, "case_no": owners}
     same_place = ""
     if places is not None and place_column is not None:
-        lookup["place"] = np.concatenate(places).astype(np.int64)
+        lookup["place"] = places
         same_place = f" AND i.{place_column} = k.place"
     cols = ", ".join(f"i.{c.strip()}" for c in columns.split(","))
     found = reader.query(
         f"SELECT DISTINCT k.case_no, {cols} FROM {table} i "
         f"JOIN (SELECT DISTINCT * FROM lookup) k ON i.key = k.key{same_place} "
-        f"WHERE true{_key_filter('i', np.unique(all_keys))}",
+        f"WHERE true{_key_filter('i', np.unique(keys))}",
         inputs={"lookup": pa.table(lookup)},
     )
     return {n: found.column(n).to_numpy(zero_copy_only=False) for n in names}
@@ -576,28 +575,24 @@ def _area_counts(
     read out by name (the count is computed inside the query)."""
     if "cell_runs_index" not in tables:
         return
-    key_parts: list[NDArray[np.int64]] = []
-    run_parts: list[NDArray[np.int64]] = []
-    for runs in case_runs:
-        for k in range(len(runs)):
-            hk = hour_keys(int(runs.tower[k]), int(runs.start[k]), int(runs.end[k]))
-            key_parts.append(hk)
-            run_parts.append(np.full(len(hk), len(run_parts), dtype=np.int64))
-    if not key_parts:
+    tower = np.concatenate([r.tower for r in case_runs])
+    run_start = np.concatenate([r.start for r in case_runs])
+    run_end = np.concatenate([r.end for r in case_runs])
+    if not len(tower):
         return
-    run_no = np.concatenate(run_parts)
+    run_no, keys = hour_keys_many(tower, run_start, run_end)
     case_of_run = np.repeat(
         np.array([inv.case.person_id for inv in investigations], np.int64),
         [len(r) for r in case_runs],
     )
     lookup = pa.table(
         {
-            "key": np.concatenate(key_parts),
+            "key": keys,
             "run_no": run_no,
             "case_id": case_of_run[run_no],
-            "tower_id": np.concatenate([r.tower for r in case_runs])[run_no],
-            "run_start": np.concatenate([r.start for r in case_runs])[run_no],
-            "run_end": np.concatenate([r.end for r in case_runs])[run_no],
+            "tower_id": tower[run_no],
+            "run_start": run_start[run_no],
+            "run_end": run_end[run_no],
         }
     )
     named = pa.table(
