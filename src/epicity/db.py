@@ -167,10 +167,11 @@ def alembic_config() -> Config:
     return config
 
 
-def migrate(target: str | Engine | None = None, revision: str = "head") -> None:
+def migrate(target: str | Engine | None = None, revision: str = "heads") -> None:
     """Upgrade the database (a URL or an engine; default `database_url()`) to `revision`.
 
-    Idempotent: a database already at `revision` is left as it is.
+    Idempotent: a database already at `revision` is left as it is. The default, "heads",
+    applies every domain's branch: each domain's migrations may branch off the shared base.
     """
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
