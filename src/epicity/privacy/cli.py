@@ -1,7 +1,8 @@
 """`epicity emergency ...` and `epicity audit ...`: declare, end and show emergencies; read the log.
 
 Every command brings the database up to date first (idempotent). Bad input prints a message
-on stderr and exits with 2; `emergency status` exits with 1 when no emergency is in force.
+on stderr and exits with 2; `emergency status` exits with 1 when no emergency is in force,
+`audit verify` when the audit log's hash chain is broken.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, parse_time
 from epicity.db import session_scope, utcnow
+from epicity.privacy.chain import verify_chain
 from epicity.privacy.errors import NoActiveEmergency
 from epicity.privacy.models import Emergency
 from epicity.privacy.service import (
@@ -35,8 +37,10 @@ emergency_app = typer.Typer(
     no_args_is_help=True,
 )
 audit_app = typer.Typer(
-    help="Read the audit log of accesses and declarations.", no_args_is_help=True
+    help="Read and verify the audit log of accesses and declarations.", no_args_is_help=True
 )
+
+HEAD_SHOWN = 16  # hex digits of the head hash printed by `audit verify`
 
 
 def _show(at: dt.datetime | None) -> str:
@@ -144,3 +148,18 @@ def show(
         Console().print(table)
         if not entries:
             typer.echo("no audit entries")
+
+
+@audit_app.command("verify")
+def verify(db: str | None = DB_OPTION) -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first broken entry."""
+    with database(db) as sessions, sessions() as session:
+        result = verify_chain(session)
+    if result.intact:
+        typer.echo(f"audit log intact: {result.entries} entries, head {result.head[:HEAD_SHOWN]}")
+        return
+    typer.echo(
+        f"audit log broken at entry {result.bad_id}: {result.reason} "
+        f"({result.entries} entries before it verified)"
+    )
+    raise typer.Exit(code=1)

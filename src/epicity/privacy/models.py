@@ -18,13 +18,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from epicity.db import Base
 
-__all__ = ["ROLES", "AuditEntry", "Emergency"]
+__all__ = ["HASH_LENGTH", "ROLES", "AuditEntry", "Emergency"]
 
 # Who may act. Analysts work on aggregates only and never open personal location data.
 ROLES = ("admin", "investigator", "health_officer", "analyst", "system")
@@ -32,6 +33,7 @@ ROLES = ("admin", "investigator", "health_officer", "analyst", "system")
 NAME_MAX = 200
 AREA_MAX = 100
 ACTOR_MAX = 100
+HASH_LENGTH = 64  # SHA-256 in hex
 
 # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -75,12 +77,17 @@ class Emergency(Base):
 
 
 class AuditEntry(Base):
-    """One audited action. Rows are only ever inserted (the database refuses the rest)."""
+    """One audited action. Rows are only ever inserted (the database refuses the rest).
+
+    ``prev_hash`` and ``hash`` chain the entries so tampering is detectable (see
+    `epicity.privacy.chain`); no two entries may chain from the same predecessor.
+    """
 
     __tablename__ = "audit_log"
     __table_args__ = (
         Index("ix_audit_log_at", "at"),
         Index("ix_audit_log_case_id", "case_id"),
+        UniqueConstraint("prev_hash", name="uq_audit_log_prev_hash"),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
@@ -94,6 +101,8 @@ class AuditEntry(Base):
     tables: Mapped[str] = mapped_column(String(200), default="")
     rows_returned: Mapped[int] = mapped_column(BigInteger, default=0)
     detail: Mapped[dict[str, Any] | None] = mapped_column(_Json)
+    prev_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
 
     @property
     def table_list(self) -> list[str]:

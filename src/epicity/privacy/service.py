@@ -2,7 +2,9 @@
 
 Functions add and flush but do not commit: the caller owns the transaction (e.g.
 `epicity.db.session_scope`), so a declaration and its audit entry land together or not at
-all. The audit log has no update or delete here, and the database refuses both.
+all. The audit log has no update or delete here, and the database refuses both; each entry
+is hash-chained to the one before it (`epicity.privacy.chain`), so tampering that goes round
+the database's refusal is still detected by `epicity.privacy.chain.verify_chain`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from epicity.db import utcnow
+from epicity.privacy import chain
 from epicity.privacy.errors import EmergencyConflict, NoActiveEmergency, PrivacyError
 from epicity.privacy.models import ACTOR_MAX, AREA_MAX, NAME_MAX, ROLES, AuditEntry, Emergency
 
@@ -223,10 +226,18 @@ def audit(
     rows_returned: int = 0,
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry to the audit log (time now) and flush it."""
+    """Append one entry to the audit log (time now), chained to the last one, and flush it.
+
+    The chain's lock is held until the caller's transaction ends (see `chain.append`), so
+    keep transactions that write audit entries short.
+    """
     names = list(dict.fromkeys(t.strip() for t in tables if t.strip()))
     if rows_returned < 0:
         raise PrivacyError(f"rows_returned must not be negative, got {rows_returned}")
+    try:
+        stored_detail = chain.normalise_detail(detail)
+    except ValueError as exc:
+        raise PrivacyError(str(exc)) from None
     entry = AuditEntry(
         at=utcnow(),
         actor=_text(actor, "actor", ACTOR_MAX),
@@ -237,11 +248,9 @@ def audit(
         emergency_id=emergency_id,
         tables=",".join(names),
         rows_returned=rows_returned,
-        detail=dict(detail) if detail is not None else None,
+        detail=stored_detail,
     )
-    session.add(entry)
-    session.flush()
-    return entry
+    return chain.append(session, entry)
 
 
 def audit_entries(
