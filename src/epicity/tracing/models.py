@@ -28,7 +28,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, synonym
 
 from epicity.db import Base
 
@@ -42,7 +42,9 @@ __all__ = [
 ]
 
 OUTBOX_KINDS = ("isolation_order", "test_advice", "area_alert", "public_notice")
-OUTBOX_STATUSES = ("pending", "sent", "failed", "cancelled")
+# pending: waiting (first try or a retry at `not_before`); sending: claimed by a worker until
+# `lease_until`; sent, failed, cancelled, undeliverable (no address on record): final.
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "undeliverable")
 CONFIRMATION_ACTIONS = ("add", "correct", "remove")
 CONFIRMATION_METHODS = ("cctv", "interview")
 
@@ -85,6 +87,19 @@ class OutboxMessage(Base):
     expires_at: Mapped[dt.datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Delivery state (migration 0004_delivery): who holds the row and until when, and when it
+    # was delivered. `not_before` doubles as the time of the next attempt.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[dt.datetime | None]
+    lease_until: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+
+    next_attempt_at = synonym("not_before")
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key receivers dedupe on: the dedupe key, the same on every retry."""
+        return self.dedupe_key
 
     def __repr__(self) -> str:
         return (
