@@ -12,6 +12,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import StatementError
 
+from epicity.accounts import models as accounts_models  # noqa: F401  (tables on Base.metadata)
+from epicity.cases import models as cases_models  # noqa: F401  (tables on Base.metadata)
 from epicity.db import (
     DEFAULT_DATABASE_URL,
     MIGRATIONS_DIR,
@@ -24,6 +26,7 @@ from epicity.db import (
     session_factory,
     session_scope,
 )
+from epicity.delivery import models as delivery_models  # noqa: F401  (tables on Base.metadata)
 from epicity.privacy import models as privacy_models  # noqa: F401  (tables on Base.metadata)
 from epicity.tracing import models as tracing_models  # noqa: F401  (tables on Base.metadata)
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import typer
 
 from epicity import __version__
+from epicity.accounts.cli import app as users_app
+from epicity.cases.cli import import_app
 from epicity.city.cli import app as city_app
+from epicity.delivery.cli import app as deliver_app
 from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
 from epicity.privacy.cli import audit_app, emergency_app
@@ -24,6 +27,9 @@ app.add_typer(ds4c_app, name="ds4c")
 app.add_typer(emergency_app, name="emergency")
 app.add_typer(audit_app, name="audit")
 app.add_typer(trace_app, name="trace")
+app.add_typer(import_app, name="import")
+app.add_typer(users_app, name="users")
+app.add_typer(deliver_app, name="deliver")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from epicity.accounts import models as accounts_models  # noqa: F401  (registers its tables)
+from epicity.cases import models as cases_models  # noqa: F401  (registers its tables)
 from epicity.db import Base, database_url, make_engine
+from epicity.delivery import models as delivery_models  # noqa: F401  (registers its tables)
 from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
 from epicity.tracing import models as tracing_models  # noqa: F401  (registers its tables)
 

@@ -1,0 +1,1 @@
+"""The web service: a FastAPI application over the domain services (API and console pages)."""

@@ -1,0 +1,130 @@
+"""The FastAPI application: `create_app` wires the domains' routers, the database and the
+console's templates and static files (Plotly served from the installed package, no CDN).
+
+    uvicorn --factory epicity.web.app:create_app      # or: epicity serve
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from epicity import __version__
+from epicity.accounts.errors import AccountError, InvalidField, LoginRequired, PermissionDenied
+from epicity.accounts.service import AccountPolicy
+from epicity.db import make_engine, migrate, session_factory
+
+__all__ = ["PLOTLY_JS", "create_app"]
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    # ("body", "name") -> "name"; ("query", "limit") -> "limit"
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {"field": _field(e.get("loc", ())), "problem": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    text = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+    return JSONResponse({"detail": text, "errors": problems}, status_code=422)
+
+
+def _domain_error(_: Request, exc: Exception) -> Response:
+    """Refusals by a domain's rules are the client's to fix: 4xx with the rule's message."""
+    status = 400
+    if isinstance(exc, LoginRequired):
+        status = 401
+    elif isinstance(exc, PermissionDenied):
+        status = 403
+    elif type(exc).__name__.endswith(("NotFound", "Missing")):
+        status = 404
+    elif type(exc).__name__.endswith(("Taken", "Conflict", "Exists")):
+        status = 409
+    body: dict[str, Any] = {"detail": str(exc)}
+    if isinstance(exc, InvalidField):
+        body["errors"] = [{"field": exc.field, "problem": str(exc)}]
+    return JSONResponse(body, status_code=status)
+
+
+def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    # The console's pages send a browser to the login page rather than showing a 401.
+    if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+        return Response(status_code=303, headers={"Location": f"/login?next={request.url.path}"})
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
+
+
+def domain_errors() -> tuple[type[Exception], ...]:
+    """Exception classes whose messages are safe to show and that mean bad input."""
+    from epicity.cases.errors import CaseError
+    from epicity.privacy.errors import PrivacyError
+
+    return (AccountError, CaseError, PrivacyError)
+
+
+def create_app(
+    database_url: str | None = None,
+    *,
+    store: Path | None = None,
+    account_policy: AccountPolicy | None = None,
+    secure_cookies: bool = True,
+    migrate_database: bool = True,
+) -> FastAPI:
+    """The epicity web application on `database_url` (default: `EPICITY_DATABASE_URL` or the
+    SQLite file), migrated on start. `store` is the location store investigations read."""
+    from epicity.web.routers import all_routers
+
+    engine = make_engine(database_url)
+    if migrate_database:
+        migrate(engine)
+    app = FastAPI(
+        title="epicity",
+        version=__version__,
+        description="Epidemic response for a city: cases, contacts, investigations, warnings.",
+    )
+    app.state.engine = engine
+    app.state.sessions = session_factory(engine)
+    app.state.account_policy = account_policy or AccountPolicy()
+    app.state.secure_cookies = secure_cookies
+    app.state.store = store
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for error in domain_errors():
+        app.add_exception_handler(error, _domain_error)
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/healthz", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: the service answers and reaches its database."""
+        with engine.connect() as con:
+            con.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    for router in all_routers():
+        app.include_router(router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """`create_app` configured from EPICITY_DATABASE_URL and EPICITY_STORE (uvicorn workers)."""
+    import os
+
+    store = os.environ.get("EPICITY_STORE")
+    return create_app(store=Path(store) if store else None)

@@ -1,0 +1,15 @@
+"""Every domain's routes, in the order the OpenAPI page lists them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+__all__ = ["all_routers"]
+
+
+def all_routers() -> list[APIRouter]:
+    """The routers `create_app` includes."""
+    from epicity.accounts.routes import router as accounts
+    from epicity.web.console import router as console
+
+    return [accounts, console]
