@@ -43,15 +43,16 @@ def _validation_error(_: Request, exc: Exception) -> Response:
 
 def _domain_error(_: Request, exc: Exception) -> Response:
     """Refusals by a domain's rules are the client's to fix: 4xx with the rule's message."""
+    name = type(exc).__name__
     status = 400
     if isinstance(exc, LoginRequired):
         status = 401
-    elif isinstance(exc, PermissionDenied):
+    elif isinstance(exc, PermissionDenied) or name.endswith("Denied"):
         status = 403
-    elif type(exc).__name__.endswith(("NotFound", "Missing")):
+    elif name.endswith(("NotFound", "Missing")):
         status = 404
-    elif type(exc).__name__.endswith(("Taken", "Conflict", "Exists")):
-        status = 409
+    elif name.endswith(("Taken", "Conflict", "Exists", "IllegalTransition", "NoActiveEmergency")):
+        status = 409  # the request clashes with the current state
     body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, InvalidField):
         body["errors"] = [{"field": exc.field, "problem": str(exc)}]

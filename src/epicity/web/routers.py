@@ -10,6 +10,8 @@ __all__ = ["all_routers"]
 def all_routers() -> list[APIRouter]:
     """The routers `create_app` includes."""
     from epicity.accounts.routes import router as accounts
+    from epicity.cases.routes import router as cases
+    from epicity.privacy.routes import router as privacy
     from epicity.web.console import router as console
 
-    return [accounts, console]
+    return [accounts, cases, privacy, console]

@@ -1,0 +1,100 @@
+"""The role matrix: on every route of the service, each role reaches exactly what its
+capabilities allow (epicity.accounts.permissions) and nothing else, and the public only the
+public routes. Adding a route without a line here fails the first test."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+from tests.web.conftest import STAFF_ROLES, LiveService
+
+from epicity.accounts.permissions import ROLE_CAPABILITIES
+
+PUBLIC = "public"
+
+# (method, path) -> the capability it needs, or PUBLIC.
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/static/plotly.min.js"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/"): PUBLIC,
+    ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("GET", "/api/v1/me"): PUBLIC,
+    ("GET", "/api/v1/users"): "manage_users",
+    ("POST", "/api/v1/users"): "manage_users",
+    ("GET", "/api/v1/cases"): "read_cases",
+    ("POST", "/api/v1/cases"): "edit_cases",
+    ("GET", "/api/v1/cases/{case_id}"): "read_cases",
+    ("POST", "/api/v1/cases/{case_id}/status"): "edit_cases",
+    ("GET", "/api/v1/cases/{case_id}/history"): "read_cases",
+    ("GET", "/api/v1/cases/{case_id}/contacts"): "read_cases",
+    ("POST", "/api/v1/cases/{case_id}/contacts"): "edit_cases",
+    ("POST", "/api/v1/contacts/{contact_id}/follow-up"): "edit_cases",
+    ("GET", "/api/v1/clusters"): "read_cases",
+    ("POST", "/api/v1/clusters"): "edit_cases",
+    ("GET", "/api/v1/clusters/{cluster_id}"): "read_cases",
+    ("POST", "/api/v1/clusters/{cluster_id}/cases"): "edit_cases",
+    ("POST", "/api/v1/links"): "edit_cases",
+    ("GET", "/api/v1/cases/{case_id}/links"): "read_cases",
+    ("GET", "/api/v1/cases/{case_id}/chain"): "read_cases",
+    ("GET", "/api/v1/me/cases"): "read_own_records",
+    ("GET", "/api/v1/stats/cases"): "read_aggregates",
+    ("GET", "/api/v1/emergencies"): "read_aggregates",
+    ("GET", "/api/v1/emergencies/active"): "read_aggregates",
+    ("POST", "/api/v1/emergencies"): "declare_emergency",
+    ("POST", "/api/v1/emergencies/{emergency_id}/end"): "declare_emergency",
+    ("GET", "/api/v1/audit"): "read_audit",
+    ("GET", "/api/v1/audit/verify"): "read_audit",
+}
+# FastAPI's own pages.
+FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def _routes_of(routes: Sequence[BaseRoute]) -> set[tuple[str, str]]:
+    found = set()
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found |= {(m, route.path) for m in route.methods - {"HEAD"}}
+        elif hasattr(route, "original_router"):  # an included router (FastAPI >= 0.16x)
+            found |= _routes_of(route.original_router.routes)
+    return found
+
+
+def _app_routes(live: LiveService) -> set[tuple[str, str]]:
+    return _routes_of(live.app.routes)
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "999999", path)
+
+
+def test_every_route_is_in_the_matrix(live: LiveService) -> None:
+    routes = {r for r in _app_routes(live) if r[1] not in FRAMEWORK}
+    missing = sorted(routes - set(ROUTES))
+    assert missing == [], "routes without a line in ROUTES"
+    gone = sorted(set(ROUTES) - routes)
+    assert gone == [], "lines in ROUTES for routes that are gone"
+
+
+@pytest.mark.parametrize("role", [*STAFF_ROLES, None])
+def test_each_role_reaches_exactly_its_routes(live: LiveService, role: str | None) -> None:
+    allowed = ROLE_CAPABILITIES[role] if role else frozenset()
+    wrong = []
+    with live.client(role) as c:
+        for (method, path), capability in sorted(ROUTES.items()):
+            if path == "/logout":
+                continue  # would end the session the next requests use (tokens: harmless)
+            r = c.request(method, _concrete(path), json={} if method == "POST" else None)
+            may = capability == PUBLIC or capability in allowed
+            refused = r.status_code in (401, 403)
+            if may == refused:
+                wrong.append(f"{method} {path}: {r.status_code} ({capability})")
+            if not may:
+                assert r.status_code == (401 if role is None else 403), (method, path)
+    assert wrong == [], f"role {role or 'public'}"
