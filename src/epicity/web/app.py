@@ -13,6 +13,7 @@ import plotly
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from epicity import __version__
@@ -69,6 +70,27 @@ def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _integrity_error(_: Request, exc: Exception) -> Response:
+    """Two clients racing for the same unique row: the loser is told, not given a 500."""
+    del exc  # its text names columns and values: not for the client, nor the logs
+    return JSONResponse(
+        {"detail": "conflict with stored data (a concurrent change?); reload and retry"},
+        status_code=409,
+    )
+
+
+def _data_error(_: Request, exc: Exception) -> Response:
+    """A value the database cannot store (a NUL character in text, an out-of-range number)."""
+    del exc  # its text holds the value: not for the logs
+    return JSONResponse(
+        {
+            "detail": "a value cannot be stored: text must not contain NUL characters, "
+            "numbers must be in range"
+        },
+        status_code=400,
+    )
+
+
 def domain_errors() -> tuple[type[Exception], ...]:
     """Exception classes whose messages are safe to show and that mean bad input."""
     from epicity.cases.errors import CaseError
@@ -104,6 +126,8 @@ def create_app(
     app.state.store = store
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     for error in domain_errors():
         app.add_exception_handler(error, _domain_error)
 
