@@ -94,3 +94,88 @@ def make_live_service(db_url: str, store: Path | None = None) -> Iterator[LiveSe
 def live(db_url: str) -> Iterator[LiveService]:
     """A live service on a fresh database (SQLite and PostgreSQL in turn)."""
     yield from make_live_service(db_url)
+
+
+# --------------------------------------------------------------------------------------------
+# A small seeded case load for the console pages' tests.
+
+
+@dataclass
+class Seeded:
+    """Ids of the seeded data: cases by reference, the cluster, contacts by who they are."""
+
+    cases: dict[str, int]
+    cluster_id: int
+    contacts: dict[str, int]
+
+
+# (ref, status, source, district, confirmed date); P1..P4 are the cluster, P5 is linked to it
+# from outside, D1 stands alone with another source.
+SEED_CASES = (
+    ("P1", "confirmed", "epicity", "Guro-gu", "2020-03-01"),
+    ("P2", "confirmed", "epicity", "Guro-gu", "2020-03-04"),
+    ("P3", "confirmed", "epicity", "Guro-gu", "2020-03-05"),
+    ("P4", "confirmed", "epicity", "Yangcheon-gu", "2020-03-08"),
+    ("P5", "suspected", "epicity", "Mapo-gu", None),
+    ("D1", "confirmed", "ds4c", "Mapo-gu", "2020-02-20"),
+)
+SEED_LINKS = (
+    ("P1", "P2", "same office floor, CCTV review"),
+    ("P1", "P3", "same team, interview"),
+    ("P3", "P4", "household"),
+    ("P2", "P5", "shared dinner on 2020-03-05, interview"),
+)
+SEED_CLUSTER = "Test call centre"
+
+
+def seed_cases(app: FastAPI) -> Seeded:
+    """Cases, a cluster, transmission links, contacts and two audit entries, through the
+    domains' own service functions."""
+    import datetime as dt
+
+    from epicity.cases import service as cases
+    from epicity.privacy.service import audit
+
+    with session_scope(app.state.sessions) as s:
+        ids = {}
+        for ref, status, source, district, confirmed in SEED_CASES:
+            case = cases.create_case(
+                s,
+                actor="seed",
+                status=status,
+                source=source,
+                external_ref=ref,
+                district=district,
+                province="Seoul",
+                confirmed_date=dt.date.fromisoformat(confirmed) if confirmed else None,
+            )
+            ids[ref] = case.id
+        cluster = cases.create_cluster(
+            s, name=SEED_CLUSTER, actor="seed", kind="workplace", district="Guro-gu"
+        )
+        for ref in ("P1", "P2", "P3", "P4"):
+            cases.add_to_cluster(s, cluster_id=cluster.id, case_id=ids[ref], actor="seed")
+        for a, b, evidence in SEED_LINKS:
+            cases.add_link(
+                s, infector_id=ids[a], infectee_id=ids[b], evidence=evidence, actor="seed"
+            )
+        contacts = {
+            "person 1001": cases.add_contact(
+                s, case_id=ids["P1"], actor="seed", tier="close", person_id=1001
+            ).id,
+            "KR-55": cases.add_contact(
+                s, case_id=ids["P1"], actor="seed", tier="close", external_ref="KR-55"
+            ).id,
+            "person 1002": cases.add_contact(
+                s, case_id=ids["P1"], actor="seed", tier="casual", person_id=1002
+            ).id,
+        }
+        for action in ("case.read", "location.read"):
+            audit(s, actor="investigator", role="investigator", action=action, case_id=ids["P1"])
+        return Seeded(ids, cluster.id, contacts)
+
+
+@pytest.fixture
+def seeded(live: LiveService) -> Seeded:
+    """`seed_cases` in the live service's database."""
+    return seed_cases(live.app)

@@ -10,8 +10,10 @@ __all__ = ["all_routers"]
 def all_routers() -> list[APIRouter]:
     """The routers `create_app` includes."""
     from epicity.accounts.routes import router as accounts
+    from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
+    from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
     from epicity.web.console import router as console
 
-    return [accounts, cases, privacy, console]
+    return [accounts, cases, privacy, console, case_pages, audit_pages]
