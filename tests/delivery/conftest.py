@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from epicity.db import session_scope
 from epicity.delivery.settings import SmtpSettings, WebhookSettings
 from epicity.tracing.models import OutboxMessage
-from epicity.tracing.outbox import enqueue
+from epicity.tracing.outbox import approve, enqueue
 from epicity.tracing.warnings import (
     AreaAlert,
     IsolationOrder,
@@ -257,10 +257,18 @@ def warnings(
 
 
 def queue(
-    sessions: sessionmaker[Session], w: Warnings, *, case_id: int = CASE_ID, now: dt.datetime = NOW
+    sessions: sessionmaker[Session],
+    w: Warnings,
+    *,
+    case_id: int = CASE_ID,
+    now: dt.datetime = NOW,
+    approved: bool = True,
 ) -> None:
+    """Enqueue the warnings and (by default) approve them, as a health officer would."""
     with session_scope(sessions) as s:
         enqueue(s, case_id=case_id, warnings=w, now=now)
+        if approved:
+            approve(s, case_id=case_id, actor="officer-park", now=now)
 
 
 def outbox(sessions: sessionmaker[Session]) -> dict[str, OutboxMessage]:

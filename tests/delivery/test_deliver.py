@@ -12,6 +12,7 @@ import threading
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from epicity.db import session_scope
 from epicity.delivery.channels import SIGNATURE_HEADER, EmailChannel, WebhookChannel
 from epicity.delivery.service import (
     EXPIRED,
@@ -23,8 +24,10 @@ from epicity.delivery.service import (
     status_counts,
 )
 from epicity.delivery.settings import RetryPolicy, SmtpSettings, WebhookSettings
+from epicity.tracing.outbox import approve
 
 from .conftest import (
+    CASE_ID,
     NOW,
     SECRET,
     SENDER,
@@ -260,6 +263,45 @@ def test_cancelled_and_expired_rows_are_never_sent(
     got = outbox(sessions)
     assert got["tower:7"].status == "cancelled"
     assert (got["tower:8"].status, got["tower:8"].last_error) == ("failed", EXPIRED)
+
+
+def test_unapproved_rows_are_never_claimed_or_sent(
+    sessions: sessionmaker[Session], gateway: Gateway
+) -> None:
+    queue(sessions, warnings(towers=(7, 8)), approved=False)
+    channels = Channels(webhook=WebhookChannel(gateway.settings()))
+    later = NOW + dt.timedelta(hours=1)
+    for at in (NOW, later):
+        report = deliver_due(sessions, channels, at, policy=POLICY)
+        assert report.attempted == 0
+        assert (
+            _claim(
+                sessions,
+                now=at,
+                worker="w",
+                policy=POLICY,
+                kinds=("area_alert",),
+                skip=set(),
+                batch=10,
+            )
+            == []
+        )
+    assert gateway.requests == []
+    assert {r.recipient: (r.status, r.attempts) for r in rows(sessions)} == {
+        "tower:7": ("pending", 0),
+        "tower:8": ("pending", 0),
+    }
+    # approving one of them releases that one only
+    with session_scope(sessions) as s:
+        tower_8 = next(r.id for r in rows(sessions) if r.recipient == "tower:8")
+        approve(s, case_id=CASE_ID, actor="officer-park", message_ids=[tower_8], now=NOW)
+    report = deliver_due(sessions, channels, later, policy=POLICY)
+    assert report.sent == {"webhook": 1}
+    got = outbox(sessions)
+    assert got["tower:8"].status == "sent"
+    assert got["tower:8"].approved_by == "officer-park"
+    assert (got["tower:7"].status, got["tower:7"].approved_at) == ("pending", None)
+    assert len(gateway.requests) == 1
 
 
 def test_held_when_the_only_address_needs_a_channel_that_is_off(

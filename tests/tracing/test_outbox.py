@@ -14,11 +14,14 @@ from epicity.db import session_scope, utcnow
 from epicity.tracing.contacts import AreaExposure
 from epicity.tracing.models import ConfirmationRow, OutboxMessage
 from epicity.tracing.outbox import (
+    ApprovalRefused,
     _insert_ignoring_duplicates,
     add_confirmation,
+    approve,
     confirmations_for,
     dedupe_key,
     enqueue,
+    messages_for,
     pending,
 )
 from epicity.tracing.timeline import Confirmation
@@ -253,6 +256,36 @@ def test_pending_lists_by_kind_limit_and_due_time(session: Session) -> None:
         pending(session, kind="sms")
     with pytest.raises(ValueError, match="limit"):
         pending(session, limit=-1)
+
+
+def test_rows_wait_for_approval_which_is_idempotent_and_checked(session: Session) -> None:
+    enqueue(session, case_id=CASE_ID, warnings=case_warnings(), now=NOW)
+    enqueue(session, case_id=CASE_ID + 1, warnings=case_warnings(), now=NOW)
+    mine = messages_for(session, case_id=CASE_ID)
+    assert len(mine) == 8
+    assert all(r.approved_at is None and r.approved_by is None for r in rows(session))
+    first = approve(session, case_id=CASE_ID, actor="officer-park", message_ids=[mine[0].id])
+    assert [r.id for r in first] == [mine[0].id]
+    assert (mine[0].approved_by, mine[0].approved_at is not None) == ("officer-park", True)
+    everything = approve(session, case_id=CASE_ID, actor="officer-lee", now=NOW)
+    assert [r.id for r in everything] == [r.id for r in mine[1:]]
+    assert mine[0].approved_by == "officer-park"  # approved before: left as it was
+    assert approve(session, case_id=CASE_ID, actor="officer-lee") == []
+    other = messages_for(session, case_id=CASE_ID + 1)
+    assert all(r.approved_at is None for r in other)  # another case's rows untouched
+    with pytest.raises(ApprovalRefused, match=f"message_ids: {other[0].id} not among"):
+        approve(session, case_id=CASE_ID, actor="officer-lee", message_ids=[other[0].id])
+    other[1].status = "sent"
+    with pytest.raises(ApprovalRefused, match="no longer pending"):
+        approve(session, case_id=CASE_ID + 1, actor="officer-lee", message_ids=[other[1].id])
+    with pytest.raises(ApprovalRefused, match="at least one"):
+        approve(session, case_id=CASE_ID + 1, actor="officer-lee", message_ids=[])
+    with pytest.raises(ValueError, match="actor"):
+        approve(session, case_id=CASE_ID + 1, actor="  ")
+    # a re-trace keeps approvals of the rows it still gives; its new rows wait
+    enqueue(session, case_id=CASE_ID, warnings=case_warnings(extra_contact=True), now=NOW)
+    waiting = [r for r in messages_for(session, case_id=CASE_ID) if r.approved_at is None]
+    assert [r.recipient for r in waiting] == ["person:14"]
 
 
 def test_enqueue_refuses_a_naive_now(session: Session) -> None:

@@ -17,7 +17,9 @@ row. A claim counts as an attempt. Results are recorded only while the worker st
 the row (``claimed_by`` and ``status = 'sending'``): a worker that outlived its lease
 cannot overwrite another's result. A crashed worker's lease expires and the row is claimed
 again, and sent with the SAME idempotency key (the dedupe key), which receivers dedupe on.
-Cancelled rows are never claimed; pending rows past ``expires_at`` fail as expired.
+Cancelled rows are never claimed, nor are rows no health officer approved
+(``approved_at``, see `epicity.tracing.outbox.approve`); pending rows past ``expires_at`` fail
+as expired.
 
 Retries: a transient failure puts the row back to ``pending`` with ``not_before`` (the next
 attempt's time) moved by ``backoff * 2**(attempts-1)``, capped, with "equal jitter" (half
@@ -174,6 +176,7 @@ def _claimable(now: dt.datetime, kinds: tuple[str, ...], skip: set[int]) -> Colu
     t = _table()
     due = and_(
         t.c.status == "pending",
+        t.c.approved_at.is_not(None),  # a health officer approved it (tracing.outbox.approve)
         t.c.not_before <= now,
         or_(t.c.expires_at.is_(None), t.c.expires_at > now),
     )

@@ -10,6 +10,11 @@ The schema is created and changed only by the migrations in ``epicity/migrations
   delivery fields are filled by the delivery worker.
 - ``confirmations``: investigators' findings (CCTV review, interview) that add, correct or
   remove a stay of a case's timeline; replayed in creation order on every re-trace.
+- ``investigations`` (migration ``0007_investigations``): one per case of case management
+  (``case_id`` is ``cases.id`` there; ``person_id`` the pseudonym the location store, the
+  outbox and the confirmations use): the traced timeline as JSON, contacts counted by tier,
+  the window, who opened it and why. The outbox's ``approved_by``/``approved_at`` (same
+  migration) hold a health officer's approval: delivery claims approved rows only.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, synonym
@@ -35,9 +41,11 @@ from epicity.db import Base
 __all__ = [
     "CONFIRMATION_ACTIONS",
     "CONFIRMATION_METHODS",
+    "INVESTIGATION_STATUSES",
     "OUTBOX_KINDS",
     "OUTBOX_STATUSES",
     "ConfirmationRow",
+    "InvestigationRow",
     "OutboxMessage",
 ]
 
@@ -47,6 +55,7 @@ OUTBOX_KINDS = ("isolation_order", "test_advice", "area_alert", "public_notice")
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "undeliverable")
 CONFIRMATION_ACTIONS = ("add", "correct", "remove")
 CONFIRMATION_METHODS = ("cctv", "interview")
+INVESTIGATION_STATUSES = ("open", "closed")
 
 RECIPIENT_MAX = 100
 ACTOR_MAX = 100
@@ -93,6 +102,9 @@ class OutboxMessage(Base):
     claimed_at: Mapped[dt.datetime | None]
     lease_until: Mapped[dt.datetime | None]
     delivered_at: Mapped[dt.datetime | None]
+    # Approval (migration 0007_investigations): delivery claims only approved rows.
+    approved_by: Mapped[str | None] = mapped_column(String(ACTOR_MAX))
+    approved_at: Mapped[dt.datetime | None]
 
     next_attempt_at = synonym("not_before")
 
@@ -141,3 +153,38 @@ class ConfirmationRow(Base):
             f"ConfirmationRow(id={self.id!r}, case_id={self.case_id!r}, "
             f"action={self.action!r}, method={self.method!r})"
         )
+
+
+class InvestigationRow(Base):
+    """A case's investigation: its traced timeline and contacts, as last traced."""
+
+    __tablename__ = "investigations"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", INVESTIGATION_STATUSES), name="status"),
+        CheckConstraint("window_end > window_start", name="window"),
+        UniqueConstraint("case_id", name="uq_investigations_case_id"),
+        Index("ix_investigations_person_id", "person_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_BigId, primary_key=True)
+    # cases.id of case management; no foreign key, because migrations of separate domains
+    # branch off 0002_tracing in no fixed order (the service checks that the case exists).
+    case_id: Mapped[int] = mapped_column(BigInteger)
+    person_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    opened_by: Mapped[str] = mapped_column(String(ACTOR_MAX))
+    opened_at: Mapped[dt.datetime]
+    purpose: Mapped[str] = mapped_column(Text)  # of the latest trace
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    # [{id, kind, place_id, name, category, lat, lon, radius_m, start, end, minutes, sources,
+    #   confidence, note}], times as ISO 8601 with the city's offset
+    timeline: Mapped[list[dict[str, Any]]] = mapped_column(_Json)
+    contacts: Mapped[dict[str, int]] = mapped_column(_Json)  # {"close": n, "casual": m, ...}
+    traced_by: Mapped[str] = mapped_column(String(ACTOR_MAX))
+    traced_at: Mapped[dt.datetime]
+    closed_by: Mapped[str | None] = mapped_column(String(ACTOR_MAX))
+    closed_at: Mapped[dt.datetime | None]
+
+    def __repr__(self) -> str:
+        return f"InvestigationRow(id={self.id!r}, case_id={self.case_id!r}, status={self.status!r})"

@@ -14,6 +14,11 @@ failing. The window of each kind is what makes a warning "the same" one:
 The case id is stored in ``case_id`` for internal tracking only; payloads are the warnings'
 own JSON, which never contains it.
 
+Rows wait for approval: `approve` records who approved which of a case's pending rows, and
+the delivery worker claims approved rows only (`epicity.delivery.service`). A re-trace keeps
+the approval of rows it still gives and cancels pending rows it no longer gives, approved or
+not; the rows it adds wait for approval again.
+
 `add_confirmation` / `confirmations_for` keep investigators' confirmations, replayed by
 `epicity.tracing.service.investigate` in creation order.
 
@@ -46,11 +51,14 @@ from epicity.tracing.timeline import Confirmation
 from epicity.tracing.warnings import AnyWarning, Warnings
 
 __all__ = [
+    "ApprovalRefused",
     "EnqueueResult",
     "add_confirmation",
+    "approve",
     "confirmations_for",
     "dedupe_key",
     "enqueue",
+    "messages_for",
     "pending",
 ]
 
@@ -209,6 +217,73 @@ def pending(
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query))
+
+
+class ApprovalRefused(ValueError):  # noqa: N818 (the name says what was refused)
+    """Messages that cannot be approved: not the case's, or not pending any more."""
+
+
+def approve(
+    session: Session,
+    *,
+    case_id: int,
+    actor: str,
+    message_ids: Sequence[int] | None = None,
+    now: dt.datetime | None = None,
+) -> list[OutboxMessage]:
+    """Approve a case's pending, not yet approved outbox rows for delivery (flushes).
+
+    `case_id` is the outbox's (the case's pseudonymous person id). With `message_ids`, only
+    those rows; each must be one of the case's rows and pending, else `ApprovalRefused` names
+    it and nothing is approved. Rows approved already are left as they were (idempotent).
+    Returns the rows approved by this call.
+    """
+    who = (actor or "").strip()
+    if not who:
+        raise ValueError("actor: who approves is required")
+    if len(who) > ACTOR_MAX:
+        raise ValueError(f"actor: longer than {ACTOR_MAX} characters")
+    when = utcnow() if now is None else now
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    query = select(OutboxMessage).where(OutboxMessage.case_id == int(case_id))
+    if message_ids is not None:
+        wanted = sorted({int(i) for i in message_ids})
+        if not wanted:
+            raise ApprovalRefused("message_ids: give at least one message, or leave it out")
+        rows = list(session.scalars(query.where(OutboxMessage.id.in_(wanted))))
+        unknown = sorted(set(wanted) - {r.id for r in rows})
+        if unknown:
+            raise ApprovalRefused(
+                f"message_ids: {', '.join(map(str, unknown))} not among this case's warnings"
+            )
+        done = [r.id for r in rows if r.status != "pending"]
+        if done:
+            raise ApprovalRefused(
+                f"message_ids: {', '.join(map(str, sorted(done)))} no longer pending "
+                "(sent, cancelled or failed)"
+            )
+    else:
+        rows = list(session.scalars(query.where(OutboxMessage.status == "pending")))
+    approved = []
+    for row in sorted(rows, key=lambda r: r.id):
+        if row.approved_at is None:
+            row.approved_by = who
+            row.approved_at = when
+            approved.append(row)
+    session.flush()
+    return approved
+
+
+def messages_for(session: Session, *, case_id: int) -> list[OutboxMessage]:
+    """Every outbox row of a case (the outbox's case id: the pseudonymous person id), by id."""
+    return list(
+        session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.case_id == int(case_id))
+            .order_by(OutboxMessage.id)
+        )
+    )
 
 
 # -- confirmations ------------------------------------------------------------------------

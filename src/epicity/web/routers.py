@@ -14,6 +14,7 @@ def all_routers() -> list[APIRouter]:
     from epicity.cases.routes import router as cases
     from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
+    from epicity.tracing.routes import router as investigations
     from epicity.web.console import router as console
 
-    return [accounts, cases, privacy, console, case_pages, audit_pages]
+    return [accounts, cases, privacy, console, case_pages, audit_pages, investigations]
