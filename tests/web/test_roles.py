@@ -51,6 +51,14 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/emergencies/{emergency_id}/end"): "declare_emergency",
     ("GET", "/api/v1/audit"): "read_audit",
     ("GET", "/api/v1/audit/verify"): "read_audit",
+    ("GET", "/console/cases"): "read_cases",
+    ("GET", "/console/cases/{case_id}"): "read_cases",
+    ("POST", "/console/cases/{case_id}/status"): "edit_cases",
+    ("POST", "/console/cases/{case_id}/contacts"): "edit_cases",
+    ("POST", "/console/contacts/{contact_id}/follow-up"): "edit_cases",
+    ("GET", "/console/clusters"): "read_cases",
+    ("GET", "/console/clusters/{cluster_id}"): "read_cases",
+    ("GET", "/console/audit"): "read_audit",
 }
 # FastAPI's own pages.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -360,6 +360,7 @@ def _write_outbreak(
     onset_c = np.where(
         np.isnan(ob.onset[confirmed]), NEVER, np.floor(np.nan_to_num(ob.onset[confirmed]) / DAY)
     ).astype(np.int64)
+    infected_by, cluster = _investigated(ob, places, confirmed, names, kind_names)
     # What the health department knows: only cases confirmed by the end of the run.
     sinks.write(
         "cases",
@@ -371,11 +372,45 @@ def _write_outbreak(
                 "confirmed_date": dates(ob.confirmed_day[confirmed].astype(np.int64)),
                 "state": pa.array(np.full(len(confirmed), "isolated"), pa.string()),
                 "district": pa.array(names[pop.district[confirmed]], pa.string()),
+                "infected_by": infected_by,
+                "cluster": cluster,
             }
         ),
     )
     by_setting = dict(zip(*np.unique(setting, return_counts=True), strict=False))
     return len(who), len(confirmed), {str(k): int(v) for k, v in by_setting.items()}
+
+
+CLUSTER_MIN_CASES = 3  # confirmed cases infected at one place (not a home) make a cluster
+
+
+def _investigated(
+    ob: Outbreak,
+    places: Places,
+    confirmed: NDArray[np.int64],
+    district_names: NDArray[np.str_],
+    kind_names: NDArray[np.str_],
+) -> tuple[pa.Array, pa.Array]:
+    """What investigators found for each confirmed case: its source, when that person was
+    confirmed no later than the case (Korea linked most cases so in 2020), and its cluster,
+    the place where it was infected when at least `CLUSTER_MIN_CASES` confirmed cases were."""
+    source = ob.infector[confirmed]
+    source_confirmed = ob.confirmed_day[np.maximum(source, 0)]
+    known = (source >= 0) & (source_confirmed <= ob.confirmed_day[confirmed])
+    infected_by = pa.array(source + 1, pa.int64(), mask=~known)
+    if not len(confirmed):
+        return infected_by, pa.array([], pa.string())
+    place = ob.place[confirmed]
+    kind = kind_names[places.kind[np.maximum(place, 0)]]
+    eligible = (place >= 0) & (kind != "home")
+    ids, counts = np.unique(place[eligible], return_counts=True)
+    big = set(ids[counts >= CLUSTER_MIN_CASES].tolist())
+    in_cluster = eligible & np.isin(place, list(big))
+    label = np.char.title(np.char.replace(kind, "_", " "))
+    short = np.char.replace(district_names[places.district[np.maximum(place, 0)]], "-gu", "")
+    name = np.char.add(np.char.add(np.char.add(short, " "), label), " ")
+    name = np.char.add(name, (place + 1).astype(str))
+    return infected_by, pa.array(name, pa.string(), mask=~in_cluster)
 
 
 def generate_city(
