@@ -59,6 +59,16 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/console/clusters"): "read_cases",
     ("GET", "/console/clusters/{cluster_id}"): "read_cases",
     ("GET", "/console/audit"): "read_audit",
+    ("POST", "/api/v1/cases/{case_id}/investigation"): "read_location",
+    ("GET", "/api/v1/cases/{case_id}/investigation"): "read_cases",
+    ("POST", "/api/v1/cases/{case_id}/investigation/close"): "edit_cases",
+    ("POST", "/api/v1/cases/{case_id}/confirmations"): "edit_cases",
+    ("GET", "/api/v1/cases/{case_id}/warnings"): "read_cases",
+    ("POST", "/api/v1/cases/{case_id}/warnings/approve"): "approve_warnings",
+    ("GET", "/console/cases/{case_id}/investigation"): "read_cases",
+    ("POST", "/console/cases/{case_id}/investigation/run"): "read_location",
+    ("POST", "/console/cases/{case_id}/confirmations"): "edit_cases",
+    ("POST", "/console/cases/{case_id}/warnings/approve"): "approve_warnings",
 }
 # FastAPI's own pages.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
