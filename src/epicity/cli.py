@@ -14,6 +14,7 @@ from epicity.ds4c.cli import app as ds4c_app
 from epicity.privacy.cli import audit_app, emergency_app
 from epicity.records.cli import ingest
 from epicity.tracing.cli import app as trace_app
+from epicity.web.cli import serve
 
 app = typer.Typer(
     name="epicity",
@@ -32,6 +33,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(deliver_app, name="deliver")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 
 def _print_version(value: bool) -> None:

@@ -3,17 +3,27 @@
 Generates a synthetic city with an outbreak, loads its records into the location store, prints
 what the store holds, then declares an emergency in the demo's own database and traces every
 confirmed case through the audited access layer (timelines, contacts, warnings in the outbox).
+Finally it registers the cases in case management, opens investigations for the latest ones,
+creates one account per staff role and starts the service so the console can be opened.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from epicity.accounts.service import change_password, create_user, get_user
+from epicity.cases.errors import CaseError
+from epicity.cases.from_store import register_store_cases
+from epicity.cases.models import Case
 from epicity.city.cli import render_generation, run_generation
 from epicity.city.generate import CityConfig
 from epicity.db import make_engine, migrate, session_factory
@@ -24,10 +34,14 @@ from epicity.records.store import LocationStore
 from epicity.records.summary import StoreSummary, summarize_store
 from epicity.tracing.cli import render_results, trace_cases, write_outputs
 from epicity.tracing.config import TracingConfig
+from epicity.tracing.investigations import InvestigationError, run_investigation
+from epicity.tracing.service import TracingError
 
 __all__ = ["demo", "render_summary"]
 
 DEMO_PURPOSE = "demo: trace every confirmed case of the synthetic city"
+DEMO_ROLES = ("admin", "investigator", "health_officer", "analyst")
+INVESTIGATED = 20  # the latest cases get an investigation in case management (console)
 
 
 def _table(title: str, columns: list[str], rows: list[tuple[str, ...]]) -> Table:
@@ -82,6 +96,10 @@ def demo(
     workdir: Path = typer.Option(
         Path("var/demo"), "--dir", help="Where the city and the store go."
     ),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Start the service on the demo city at the end."
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="The service's port."),
 ) -> None:
     """Generate a synthetic Seoul, load its records into the location store, print a summary."""
     if workdir.exists() and not workdir.is_dir():
@@ -121,6 +139,7 @@ def demo(
             config=TracingConfig(),
             timezone="Asia/Seoul",
         )
+        logins = _case_management(sessions, store, console)
     finally:
         engine.dispose()
     tz = ZoneInfo("Asia/Seoul")
@@ -133,5 +152,77 @@ def demo(
         f"\nCity files: {city_dir} (ground truth in {city_dir / 'truth'}); store: {store_dir};\n"
         f"traces: {workdir / 'trace'}; "
         f"database (emergency, audit log, outbox): {workdir / 'epicity.db'}.\n"
-        f"Run it again and nothing doubles: ingest and the outbox are idempotent."
+        f"Run it again and nothing doubles: ingest, the outbox and case management are "
+        f"idempotent."
     )
+    table = Table(title="Console logins (new passwords each run)")
+    table.add_column("username")
+    table.add_column("password")
+    for username, password in logins:
+        table.add_row(username, password)
+    console.print(table)
+    if not serve:
+        return
+    import uvicorn
+
+    from epicity.web.app import create_app
+
+    app = create_app(f"sqlite:///{(workdir / 'epicity.db').resolve()}", store=store_dir)
+    console.print(
+        f"Console: http://127.0.0.1:{port}/login  (API docs: http://127.0.0.1:{port}/docs); "
+        "Ctrl-C stops it."
+    )
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _case_management(
+    sessions: Callable[[], Session], store: LocationStore, console: Console
+) -> list[tuple[str, str]]:
+    """Register the store's cases, investigate the latest ones, and (re)create one login per
+    staff role with a fresh random password; returns the logins."""
+    access = LocationAccess(store, sessions, actor="demo", role="investigator")
+    purpose = "demo: register the confirmed cases in case management"
+    with access.open(purpose) as reader, sessions() as session:
+        added = register_store_cases(session, reader, actor="demo")
+        session.commit()
+    with sessions() as session:
+        latest = session.scalars(
+            select(Case.id)
+            .where(Case.source == "store", Case.person_id.is_not(None))
+            .order_by(Case.confirmed_date.desc(), Case.id.desc())
+            .limit(INVESTIGATED)
+        ).all()
+    investigated = 0
+    for case_id in latest:
+        with sessions() as session:
+            try:
+                run_investigation(
+                    session,
+                    store,
+                    case_id=case_id,
+                    actor="demo",
+                    role="investigator",
+                    purpose=DEMO_PURPOSE,
+                    access_sessions=sessions,
+                )
+            except (TracingError, CaseError, InvestigationError) as err:
+                console.print(f"case {case_id} not investigated: {err}", markup=False)
+                continue
+            session.commit()
+            investigated += 1
+    console.print(
+        f"Case management: {added.new_cases} new cases ({added.read} in the store), "
+        f"{added.new_links} transmission links, {added.new_clusters} clusters; "
+        f"{investigated} investigations opened for the latest cases."
+    )
+    logins = []
+    with sessions() as session:
+        for role in DEMO_ROLES:
+            password = "demo-" + secrets.token_urlsafe(12)
+            if get_user(session, username=role) is None:
+                create_user(session, username=role, password=password, role=role)
+            else:
+                change_password(session, username=role, new_password=password)
+            logins.append((role, password))
+        session.commit()
+    return logins
