@@ -281,3 +281,39 @@ def test_a_load_rebuilds_an_index_built_with_other_thresholds(
     assert pad() == 60
     ingest_directory(city, store_path)  # the same records: only the index is out of date
     assert pad() == TracingConfig().stay_pad_s
+
+
+def test_queued_warnings_wait_for_approval_from_the_command_line(
+    traced_city: tuple[Path, LocationStore], db: str, tmp_path: Path
+) -> None:
+    from sqlalchemy import create_engine, text
+
+    store = traced_city[1]
+    case = first_case(store)
+    assert trace(store.path, db, tmp_path / "out", "--case", str(case)).exit_code == 0  # type: ignore[attr-defined]
+    engine = create_engine(db)
+
+    def approved() -> tuple[int, int]:
+        with engine.connect() as c:
+            row = c.execute(
+                text(
+                    "SELECT count(*), count(approved_at) FROM outbox "
+                    "WHERE case_id = :c AND status = 'pending'"
+                ),
+                {"c": case},
+            ).one()
+        return int(row[0]), int(row[1])
+
+    try:
+        pending, done = approved()
+        assert pending > 0
+        assert done == 0
+        args = ["trace", "approve", "--case", str(case), "--db", db, "--actor", "officer-lee"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert f"{pending} warnings of case {case} approved" in result.output
+        assert approved() == (pending, pending)
+        bad = runner.invoke(app, [*args, "--message", "999999999"])
+        assert bad.exit_code == 2
+    finally:
+        engine.dispose()

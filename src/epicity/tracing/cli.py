@@ -37,7 +37,7 @@ from epicity.privacy.errors import PrivacyError
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.index import rebuild_index
-from epicity.tracing.outbox import add_confirmation, confirmations_for, enqueue
+from epicity.tracing.outbox import add_confirmation, approve, confirmations_for, enqueue
 from epicity.tracing.service import (
     Investigation,
     TracingError,
@@ -387,6 +387,26 @@ def confirm(
             raise fail(str(exc)) from None
         session.commit()
         Console().print(f"confirmation {row.id} recorded for case {case}: {action} ({method})")
+
+
+@app.command("approve")
+def approve_command(
+    case: int = typer.Option(..., "--case", min=0, help="Case person_id (as in the outbox)."),
+    message: list[int] | None = typer.Option(
+        None, "--message", min=1, help="Only this outbox message (repeatable)."
+    ),
+    db: str | None = DB_OPTION,
+    actor: str | None = ACTOR_OPTION,
+) -> None:
+    """Approve a case's pending warnings for delivery (a health officer's decision; the
+    console's Approve buttons do the same). Recorded with who approved and when."""
+    with database(db) as sessions, sessions() as session:
+        try:
+            rows = approve(session, case_id=case, actor=actor_name(actor), message_ids=message)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
+        session.commit()
+        Console().print(f"{len(rows)} warnings of case {case} approved for delivery")
 
 
 @app.command("index")
