@@ -1,7 +1,7 @@
 """Tables of case management: cases, their status history, contacts, clusters and links.
 
-The schema is created and changed only by the migration ``0005_cases``; these classes must
-match it (a test compares the two).
+The schema is created and changed only by the migrations ``0005_cases`` and
+``0008_api_indexes``; these classes must match them (a test compares the two).
 
 - ``cases``: one row per case, identified by ``(source, external_ref)`` when it comes from
   outside (``source`` 'ds4c', ref = DS4C patient id) and by ``id`` always. ``person_id`` is
@@ -97,6 +97,9 @@ class Case(Base):
         Index("ix_cases_status", "status"),
         Index("ix_cases_person_id", "person_id"),
         Index("ix_cases_confirmed_date", "confirmed_date"),
+        # The case list's filters in its order (migration 0008_api_indexes).
+        Index("ix_cases_district_confirmed_date", "district", "confirmed_date"),
+        Index("ix_cases_status_confirmed_date", "status", "confirmed_date"),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
