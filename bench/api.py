@@ -17,6 +17,10 @@ it starts `epicity serve` in a subprocess and drives it with an open-loop load g
   /api/v1/cases/{id}, /contacts and /history, one after the other on one connection; the
   rate and latencies count its three requests), ``upload`` (POST /api/v1/cases/{id}/contacts
   with a new person id, 201 expected) and ``mix`` (of the three);
+- each run gets a server of its own and new API tokens, each used once before the run: the
+  service records a token's use (at most once a minute) inside the request's transaction,
+  and many requests doing that at once stall it (docs/benchmarks.md); `--no-prime-tokens`
+  leaves that in;
 - every response's status is checked; errors (wrong status, broken connection, no answer
   within 10 s of the end) are counted and a run with any is flagged;
 - the saturation step: the case list at rising rates (`--steps`) until its p99 reaches
