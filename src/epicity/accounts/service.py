@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from epicity.accounts.errors import (
     AccountError,
@@ -509,9 +510,36 @@ def resolve_token(session: Session, *, secret: str, policy: AccountPolicy = DEFA
     if not token.usable_at(now) or not user.active:
         raise TokenInvalid("invalid API token (expired, revoked or its user deactivated)")
     if token.last_used_at is None or now - token.last_used_at >= _TOUCH_EVERY:
-        token.last_used_at = now
-        session.flush()
+        _touch(session, token, now)
     return user
+
+
+# Token hash -> when this process last recorded its use. A client sending many requests at
+# once would otherwise make every one of them write the token's row at each minute, and each
+# holds that row's lock until its request commits.
+_recent_touches: dict[str, dt.datetime] = {}
+_MAX_REMEMBERED = 10_000
+
+
+def _touch(session: Session, token: ApiToken, now: dt.datetime) -> None:
+    """Record the token's use: one request per token per minute in this process, and only if
+    no other process did it meanwhile (a conditional UPDATE)."""
+    seen = _recent_touches.get(token.token_hash)
+    if seen is not None and dt.timedelta(0) <= now - seen < _TOUCH_EVERY:
+        return
+    if len(_recent_touches) >= _MAX_REMEMBERED:
+        _recent_touches.clear()
+    _recent_touches[token.token_hash] = now
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token.id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= now - _TOUCH_EVERY),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(token, "last_used_at", now)
 
 
 def revoke_token(

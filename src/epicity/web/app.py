@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import plotly
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from epicity.db import make_engine, migrate, session_factory
 __all__ = ["PLOTLY_JS", "create_app"]
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+DB_GATE = 16  # requests holding a database session at once, per process
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -111,7 +113,9 @@ def create_app(
     SQLite file), migrated on start. `store` is the location store investigations read."""
     from epicity.web.routers import all_routers
 
-    engine = make_engine(database_url)
+    # A request may hold two connections (its session, and the audit or login transaction it
+    # opens), so the pool has room for twice the requests the gate lets hold a session.
+    engine = make_engine(database_url, pool_size=DB_GATE, max_overflow=DB_GATE)
     if migrate_database:
         migrate(engine)
     app = FastAPI(
@@ -121,6 +125,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
+    app.state.db_gate = anyio.Semaphore(DB_GATE)
     app.state.account_policy = account_policy or AccountPolicy()
     app.state.secure_cookies = secure_cookies
     app.state.store = store

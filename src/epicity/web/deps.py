@@ -9,11 +9,13 @@ header ``X-CSRF-Token``), so another site cannot post on a logged-in officer's b
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from epicity.accounts.errors import LoginRequired, PermissionDenied, SessionInvalid, TokenInvalid
@@ -38,17 +40,25 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return factory
 
 
-def db_session(request: Request) -> Iterator[Session]:
-    """One database session per request: committed when the route returns, else rolled back."""
-    session = _sessions(request)()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+async def db_session(request: Request) -> AsyncIterator[Session]:
+    """One database session per request: committed when the route returns, else rolled back.
+
+    At most `app.state.db_gate` requests hold a session at once, waited for without a thread.
+    Without the gate, under load every worker thread could block waiting for a pooled
+    connection while the connections belong to requests waiting for a thread (measured:
+    nothing answered at 500 req/s until the pool's 30 s timeout).
+    """
+    gate: anyio.Semaphore = request.app.state.db_gate
+    async with gate:
+        session = _sessions(request)()
+        try:
+            yield session
+            await run_in_threadpool(session.commit)
+        except BaseException:
+            await run_in_threadpool(session.rollback)
+            raise
+        finally:
+            await run_in_threadpool(session.close)
 
 
 # scope="function": commit before the response is sent, so a client never gets a 201 for a
