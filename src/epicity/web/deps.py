@@ -53,12 +53,21 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         session = _sessions(request)()
         try:
             yield session
-            await run_in_threadpool(session.commit)
         except BaseException:
-            await run_in_threadpool(session.rollback)
+            await run_in_threadpool(_finish, session, commit=False)
             raise
-        finally:
-            await run_in_threadpool(session.close)
+        await run_in_threadpool(_finish, session, commit=True)
+
+
+def _finish(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close in one trip to a worker thread."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 # scope="function": commit before the response is sent, so a client never gets a 201 for a
