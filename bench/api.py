@@ -58,6 +58,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -199,7 +200,7 @@ def _seed_case(
     """One case: suspected (10%) or confirmed within the last 60 days, then often isolated,
     and (when long enough ago) recovered or, rarely, deceased."""
     district = rng.choices(districts, weights)[0]
-    common = {
+    common: dict[str, Any] = {
         "actor": ACTOR,
         "person_id": rng.getrandbits(48),
         "sex": rng.choice(("female", "male")),
