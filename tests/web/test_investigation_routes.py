@@ -177,6 +177,12 @@ def test_console_page_runs_confirms_and_approves(service: LiveService, city: Sma
         assert r.status_code == 422
         assert "lat" in r.text
         r = browser.post(
+            f"/console/cases/{case_id}/warnings/approve",
+            data={"csrf": token, "message_id": "999999999"},
+        )
+        assert r.status_code == 400  # refused by the rule: the page again, saying why
+        assert "not among" in r.text
+        r = browser.post(
             f"/console/cases/{case_id}/confirmations",
             data={"csrf": token, "action": "add", "evidence": "cctv", "note": "CCTV at the door",
                   "lat": "37.5665", "lon": "126.978", "start": "2020-03-01T10:00",

@@ -572,6 +572,21 @@ def _back(case_id: int, notice: str) -> Response:
     )
 
 
+def _refused(
+    request: Request,
+    session: Session,
+    caller: Caller,
+    case_id: int,
+    exc: ValidationError | HTTPException,
+) -> Response:
+    """A form the page refused: the page again, with why (an unknown case stays a 404)."""
+    if isinstance(exc, ValidationError):
+        return _page(request, session, caller, case_id, error=_problems(exc), status=422)
+    if exc.status_code == 404:
+        raise exc
+    return _page(request, session, caller, case_id, error=str(exc.detail), status=exc.status_code)
+
+
 def _problems(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()
@@ -602,14 +617,8 @@ async def page_run(
     try:
         body = RunRequest(purpose=form.get("purpose", ""))
         done = _run(request, session, caller, case_id, body.purpose)
-    except ValidationError as exc:
-        return _page(request, session, caller, case_id, error=_problems(exc), status=422)
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _page(
-            request, session, caller, case_id, error=str(exc.detail), status=exc.status_code
-        )
+    except (ValidationError, HTTPException) as exc:
+        return _refused(request, session, caller, case_id, exc)
     return _back(
         case_id,
         f"traced: {len(done.investigation.timeline)} stays, {done.contacts_added} new contacts, "
@@ -644,14 +653,8 @@ async def page_confirm(
     try:
         body = ConfirmationRequest.model_validate(fields)
         done = _confirm(session, caller, case_id, body)
-    except ValidationError as exc:
-        return _page(request, session, caller, case_id, error=_problems(exc), status=422)
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _page(
-            request, session, caller, case_id, error=str(exc.detail), status=exc.status_code
-        )
+    except (ValidationError, HTTPException) as exc:
+        return _refused(request, session, caller, case_id, exc)
     return _back(case_id, f"confirmation {done.id} recorded: re-run the investigation to apply it")
 
 
@@ -666,12 +669,6 @@ async def page_approve(
             {"message_ids": [form["message_id"]]} if form.get("message_id") else {}
         )
         done = _approve(session, caller, case_id, body.message_ids)
-    except ValidationError as exc:
-        return _page(request, session, caller, case_id, error=_problems(exc), status=422)
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        return _page(
-            request, session, caller, case_id, error=str(exc.detail), status=exc.status_code
-        )
+    except (ValidationError, HTTPException) as exc:
+        return _refused(request, session, caller, case_id, exc)
     return _back(case_id, f"{len(done.approved)} warning(s) approved for delivery")
