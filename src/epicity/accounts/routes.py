@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from epicity.accounts.errors import AuthenticationFailed
 from epicity.accounts.models import ACCOUNT_ROLES
@@ -69,6 +69,8 @@ class NewUser(BaseModel):
 class UserOut(BaseModel):
     """An account as admins see it (no hash, no secrets)."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     username: str
     display_name: str
     role: str
@@ -115,17 +117,7 @@ def users(
     session: DbSession, _: Annotated[Caller, Depends(need(Capability.MANAGE_USERS))]
 ) -> list[UserOut]:
     """Every account (admins)."""
-    return [
-        UserOut(
-            username=u.username,
-            display_name=u.display_name,
-            role=u.role,
-            active=u.active,
-            created_at=u.created_at,
-            last_login_at=u.last_login_at,
-        )
-        for u in list_users(session)
-    ]
+    return [UserOut.model_validate(u) for u in list_users(session)]
 
 
 @router.post("/api/v1/users", tags=["accounts"], response_model=UserOut, status_code=201)
@@ -145,14 +137,7 @@ def add_user(
         person_id=body.person_id,
         policy=_policy(request),
     )
-    return UserOut(
-        username=u.username,
-        display_name=u.display_name,
-        role=u.role,
-        active=u.active,
-        created_at=u.created_at,
-        last_login_at=u.last_login_at,
-    )
+    return UserOut.model_validate(u)
 
 
 @router.post("/login", tags=["console"], include_in_schema=False)
