@@ -18,9 +18,18 @@ from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from epicity import __version__
-from epicity.accounts.errors import AccountError, InvalidField, LoginRequired, PermissionDenied
+from epicity.accounts.errors import (
+    AccountError,
+    InvalidField,
+    LoginRequired,
+    PermissionDenied,
+    UsernameTaken,
+    UserNotFound,
+)
 from epicity.accounts.service import AccountPolicy
+from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
+from epicity.privacy.errors import AccessDenied, EmergencyConflict, NoActiveEmergency, PrivacyError
 
 __all__ = ["PLOTLY_JS", "create_app"]
 
@@ -46,16 +55,7 @@ def _validation_error(_: Request, exc: Exception) -> Response:
 
 def _domain_error(_: Request, exc: Exception) -> Response:
     """Refusals by a domain's rules are the client's to fix: 4xx with the rule's message."""
-    name = type(exc).__name__
-    status = 400
-    if isinstance(exc, LoginRequired):
-        status = 401
-    elif isinstance(exc, PermissionDenied) or name.endswith("Denied"):
-        status = 403
-    elif name.endswith(("NotFound", "Missing")):
-        status = 404
-    elif name.endswith(("Taken", "Conflict", "Exists", "IllegalTransition", "NoActiveEmergency")):
-        status = 409  # the request clashes with the current state
+    status = next((code for kinds, code in _STATUS_OF if isinstance(exc, kinds)), 400)
     body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, InvalidField):
         body["errors"] = [{"field": exc.field, "problem": str(exc)}]
@@ -95,10 +95,17 @@ def _data_error(_: Request, exc: Exception) -> Response:
 
 def domain_errors() -> tuple[type[Exception], ...]:
     """Exception classes whose messages are safe to show and that mean bad input."""
-    from epicity.cases.errors import CaseError
-    from epicity.privacy.errors import PrivacyError
-
     return (AccountError, CaseError, PrivacyError)
+
+
+# A domain refusal's status, first match wins; any other refusal is a 400.
+_STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
+    ((LoginRequired,), 401),
+    ((PermissionDenied, AccessDenied), 403),
+    ((UserNotFound, NotFound), 404),
+    # the request clashes with the current state
+    ((UsernameTaken, Conflict, EmergencyConflict, IllegalTransition, NoActiveEmergency), 409),
+)
 
 
 def create_app(
