@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,33 @@ STAFF_ROLES = ("admin", "investigator", "health_officer", "analyst", "citizen")
 CITIZEN_PERSON_ID = 424242
 # Cheap argon2 parameters: the tests log in hundreds of times.
 FAST_POLICY = AccountPolicy(hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
+# Debian's Chromium, driven by Playwright (never a downloaded browser; the network is closed).
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from Debian, launched once per test module (a playwright Browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: install Debian's chromium to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 def free_port() -> int:

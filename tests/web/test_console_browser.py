@@ -14,18 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.web.conftest import PASSWORD, LiveService, Seeded, make_live_service, seed_cases
+from tests.web.conftest import (
+    CHROMIUM,
+    PASSWORD,
+    VIEWPORT,
+    LiveService,
+    Seeded,
+    make_live_service,
+    seed_cases,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1280, "height": 800}
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 if not CHROMIUM.exists():
@@ -42,17 +40,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
     db = tmp_path_factory.mktemp("console-db") / "epicity.db"
     for live in make_live_service(f"sqlite:///{db}"):
         yield live, seed_cases(live.app)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    """Headless Chromium from Debian, launched once for the module."""
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

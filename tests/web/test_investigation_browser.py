@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from tests.tracing.test_investigations import SmallCity, build_small_city
-from tests.web.conftest import PASSWORD, LiveService, make_live_service
-from tests.web.test_console_browser import CHROMIUM, CHROMIUM_ARGS, VIEWPORT
+from tests.web.conftest import CHROMIUM, LiveService, make_live_service
+from tests.web.test_console_browser import _session
 
 from epicity.cases.service import create_case
 from epicity.db import session_scope
@@ -39,32 +39,11 @@ def traced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServi
         yield live, case_id
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[sync_api.Browser]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def _login(browser: sync_api.Browser, url: str, role: str) -> sync_api.Page:
-    page = browser.new_context(viewport=VIEWPORT, base_url=url).new_page()
-    page.set_default_timeout(15_000)
-    page.goto("/login")
-    page.fill("input[name=username]", role)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-    return page
-
-
 def test_run_the_investigation_then_approve_its_warnings(
     browser: sync_api.Browser, traced: tuple[LiveService, int], tmp_path: Path
 ) -> None:
     live, case_id = traced
-    page = _login(browser, live.url, "investigator")
+    page = _session(browser, live.url, "investigator")
     page.goto(f"/console/cases/{case_id}/investigation")
     page.fill("input[name=purpose]", "contact tracing of the confirmed case")
     page.click("form[action$='/investigation/run'] button[type=submit]")
@@ -76,7 +55,7 @@ def test_run_the_investigation_then_approve_its_warnings(
     page.screenshot(path=str(tmp_path / "investigation.png"))
     page.context.close()
 
-    officer = _login(browser, live.url, "health_officer")
+    officer = _session(browser, live.url, "health_officer")
     officer.goto(f"/console/cases/{case_id}/investigation")
     approve_all = officer.locator("button", has_text="Approve all")
     assert approve_all.count() == 1
