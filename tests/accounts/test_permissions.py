@@ -23,13 +23,22 @@ from epicity.privacy.access import PERSONAL_DATA_ROLES
 # Written out again here on purpose: a change to the table must be made twice.
 EXPECTED = {
     "admin": {"manage_users", "declare_emergency", "read_audit", "read_aggregates"},
-    "investigator": {"read_cases", "edit_cases", "read_location", "read_aggregates"},
+    "investigator": {
+        "read_cases",
+        "edit_cases",
+        "read_location",
+        "read_aggregates",
+        "run_screening",
+    },
     "health_officer": {
         "read_cases",
         "edit_cases",
         "read_location",
         "approve_warnings",
         "read_aggregates",
+        "run_screening",
+        "manage_isolation",
+        "decide_relief",
     },
     "analyst": {"read_aggregates"},
     "citizen": {"read_own_records"},

@@ -21,6 +21,7 @@ from epicity.tracing.outbox import (
     confirmations_for,
     dedupe_key,
     enqueue,
+    enqueue_message,
     messages_for,
     pending,
 )
@@ -385,3 +386,40 @@ def test_the_database_checks_action_and_method(session: Session) -> None:
         with pytest.raises(IntegrityError):
             session.flush()
         session.rollback()
+
+
+# -- personal messages ---------------------------------------------------------------------
+
+
+def test_enqueue_message_is_approved_idempotent_and_apart_from_warnings(session: Session) -> None:
+    enqueue(session, case_id=CASE_ID, warnings=case_warnings())
+    payload = {"text": "Your test on 2020-03-08 was negative.", "result": "negative"}
+    first = enqueue_message(
+        session, kind="test_result", person_id=CASE_ID, payload=payload, key="S-1", now=NOW
+    )
+    assert first is not None
+    assert (first.status, first.approved_by, first.approved_at) == ("pending", "system", NOW)
+    assert first.recipient == f"person:{CASE_ID}"
+    again = enqueue_message(
+        session, kind="test_result", person_id=CASE_ID, payload=payload, key="S-1", now=NOW
+    )
+    assert again is None
+    other = enqueue_message(
+        session, kind="isolation_notice", person_id=CASE_ID, payload=payload, key="S-1", now=NOW
+    )
+    assert other is not None
+    assert other.id != first.id
+    # The case's warnings are its own: a re-trace, an approval and the case's list leave the
+    # person's messages alone.
+    enqueue(session, case_id=CASE_ID, warnings=Warnings("Asia/Seoul"))
+    approve(session, case_id=CASE_ID, actor="officer")
+    assert first.status == "pending"
+    assert first.approved_by == "system"
+    assert all(
+        m.kind not in {"test_result", "isolation_notice"}
+        for m in messages_for(session, case_id=CASE_ID)
+    )
+    with pytest.raises(ValueError, match="kind"):
+        enqueue_message(session, kind="isolation_order", person_id=1, payload={}, key="k")
+    with pytest.raises(ValueError, match="key"):
+        enqueue_message(session, kind="test_result", person_id=1, payload={}, key="")

@@ -16,6 +16,9 @@ manage_users       x
 declare_emergency  x
 read_aggregates    x      x             x               x
 read_own_records                                                 x
+run_screening             x             x
+manage_isolation                        x
+decide_relief                           x
 =================  =====  ============  ==============  =======  =======
 
 Why this shape:
@@ -29,6 +32,11 @@ Why this shape:
 - **health_officer** has the investigator's capabilities and approves warnings (isolation
   orders, test advice) before they are delivered: a second pair of eyes on every order.
 - **analyst** reads aggregates only (counts, curves, Rt), never a person's records.
+- **run_screening** (centres, bookings, samples, lab batches, results) is casework: the staff
+  of a screening centre and its lab are investigators or health officers.
+- **manage_isolation** (people in self-isolation, their check-ins and alerts) and
+  **decide_relief** (approving or rejecting relief applications) are health officers' duties:
+  both decide about a person's liberty or money.
 - **citizen** reads their own records only: `require_own_records` checks the record's
   pseudonymous person id against the user's.
 
@@ -68,6 +76,9 @@ class Capability(StrEnum):
     DECLARE_EMERGENCY = "declare_emergency"
     READ_AGGREGATES = "read_aggregates"
     READ_OWN_RECORDS = "read_own_records"
+    RUN_SCREENING = "run_screening"
+    MANAGE_ISOLATION = "manage_isolation"
+    DECIDE_RELIEF = "decide_relief"
 
 
 C = Capability
@@ -76,8 +87,9 @@ _CASEWORK = frozenset({C.READ_CASES, C.EDIT_CASES, C.READ_LOCATION, C.READ_AGGRE
 # The module docstring's table, as data; the two are compared by a test.
 ROLE_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
     "admin": frozenset({C.MANAGE_USERS, C.DECLARE_EMERGENCY, C.READ_AUDIT, C.READ_AGGREGATES}),
-    "investigator": _CASEWORK,
-    "health_officer": _CASEWORK | {C.APPROVE_WARNINGS},
+    "investigator": _CASEWORK | {C.RUN_SCREENING},
+    "health_officer": _CASEWORK
+    | {C.APPROVE_WARNINGS, C.RUN_SCREENING, C.MANAGE_ISOLATION, C.DECIDE_RELIEF},
     "analyst": frozenset({C.READ_AGGREGATES}),
     CITIZEN: frozenset({C.READ_OWN_RECORDS}),
 }

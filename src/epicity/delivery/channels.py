@@ -59,6 +59,9 @@ _SUBJECTS = {
     "test_advice": "Please get tested for COVID-19",
     "area_alert": "Area alert",
     "public_notice": "Public notice",
+    "test_result": "Your COVID-19 test result",
+    "isolation_notice": "Your self-isolation",
+    "relief_decision": "Your relief application",
 }
 
 

@@ -42,14 +42,19 @@ __all__ = [
     "CONFIRMATION_ACTIONS",
     "CONFIRMATION_METHODS",
     "INVESTIGATION_STATUSES",
+    "MESSAGE_KINDS",
     "OUTBOX_KINDS",
     "OUTBOX_STATUSES",
+    "WARNING_KINDS",
     "ConfirmationRow",
     "InvestigationRow",
     "OutboxMessage",
 ]
 
-OUTBOX_KINDS = ("isolation_order", "test_advice", "area_alert", "public_notice")
+WARNING_KINDS = ("isolation_order", "test_advice", "area_alert", "public_notice")
+# Personal messages from other domains (migration 0009_outbox_kinds): no officer approval.
+MESSAGE_KINDS = ("test_result", "isolation_notice", "relief_decision")
+OUTBOX_KINDS = WARNING_KINDS + MESSAGE_KINDS
 # pending: waiting (first try or a retry at `not_before`); sending: claimed by a worker until
 # `lease_until`; sent, failed, cancelled, undeliverable (no address on record): final.
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "cancelled", "undeliverable")

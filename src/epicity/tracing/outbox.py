@@ -42,8 +42,10 @@ from sqlalchemy.orm import Session
 from epicity.db import utcnow
 from epicity.tracing.models import (
     ACTOR_MAX,
+    MESSAGE_KINDS,
     OUTBOX_KINDS,
     STAY_ID_MAX,
+    WARNING_KINDS,
     ConfirmationRow,
     OutboxMessage,
 )
@@ -58,6 +60,7 @@ __all__ = [
     "confirmations_for",
     "dedupe_key",
     "enqueue",
+    "enqueue_message",
     "messages_for",
     "pending",
 ]
@@ -132,9 +135,9 @@ def enqueue(
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
     result = EnqueueResult(
-        inserted=dict.fromkeys(OUTBOX_KINDS, 0),
-        skipped=dict.fromkeys(OUTBOX_KINDS, 0),
-        cancelled=dict.fromkeys(OUTBOX_KINDS, 0),
+        inserted=dict.fromkeys(WARNING_KINDS, 0),
+        skipped=dict.fromkeys(WARNING_KINDS, 0),
+        cancelled=dict.fromkeys(WARNING_KINDS, 0),
     )
     rows: dict[str, dict[str, Any]] = {}
     for item in warnings.items():
@@ -170,14 +173,16 @@ def enqueue(
     new = [row for key, row in rows.items() if key not in existing]
     inserted = _insert_ignoring_duplicates(session, new) if new else set()
     kinds = Counter(row["kind"] for key, row in rows.items() if key in inserted)
-    for kind in OUTBOX_KINDS:
+    for kind in WARNING_KINDS:
         result.inserted[kind] = kinds[kind]
         result.skipped[kind] += sum(
             1 for key, row in rows.items() if row["kind"] == kind and key not in inserted
         )
     superseded = session.scalars(
         select(OutboxMessage).where(
-            OutboxMessage.case_id == int(case_id), OutboxMessage.status == "pending"
+            OutboxMessage.case_id == int(case_id),
+            OutboxMessage.status == "pending",
+            OutboxMessage.kind.in_(WARNING_KINDS),
         )
     )
     for message in superseded:
@@ -246,7 +251,9 @@ def approve(
     when = utcnow() if now is None else now
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
-    query = select(OutboxMessage).where(OutboxMessage.case_id == int(case_id))
+    query = select(OutboxMessage).where(
+        OutboxMessage.case_id == int(case_id), OutboxMessage.kind.in_(WARNING_KINDS)
+    )
     if message_ids is not None:
         wanted = sorted({int(i) for i in message_ids})
         if not wanted:
@@ -276,14 +283,67 @@ def approve(
 
 
 def messages_for(session: Session, *, case_id: int) -> list[OutboxMessage]:
-    """Every outbox row of a case (the outbox's case id: the pseudonymous person id), by id."""
+    """Every warning of a case (the outbox's case id: the pseudonymous person id), by id."""
     return list(
         session.scalars(
             select(OutboxMessage)
-            .where(OutboxMessage.case_id == int(case_id))
+            .where(OutboxMessage.case_id == int(case_id), OutboxMessage.kind.in_(WARNING_KINDS))
             .order_by(OutboxMessage.id)
         )
     )
+
+
+SYSTEM_APPROVER = "system"
+
+
+def enqueue_message(
+    session: Session,
+    *,
+    kind: str,
+    person_id: int,
+    payload: dict[str, Any],
+    key: str,
+    now: dt.datetime | None = None,
+    expires_at: dt.datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue a personal message (a test result, an isolation notice, a relief decision) to the
+    person with pseudonymous id `person_id`; idempotent on `key` (flushes).
+
+    Unlike tracing's warnings these need no officer's approval: they are queued approved by
+    ``"system"``, so the delivery worker sends them at once through the person's address in the
+    recipient directory. `key` names the message within its kind (e.g. the sample's barcode);
+    the same kind, person and key again inserts nothing and returns ``None``. The outbox's
+    ``case_id`` holds the person's id, as for warnings. The payload is what the channel sends:
+    keep it to what the person needs (no other person's data).
+    """
+    if kind not in MESSAGE_KINDS:
+        raise ValueError(f"kind: {kind!r} is not a message kind ({', '.join(MESSAGE_KINDS)})")
+    if not key or len(key) > 200:
+        raise ValueError("key: required, at most 200 characters")
+    when = utcnow() if now is None else now
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    dedupe = dedupe_key(kind, f"person:{int(person_id)}", int(person_id), key)
+    session.flush()
+    row = {
+        "kind": kind,
+        "case_id": int(person_id),
+        "recipient": f"person:{int(person_id)}",
+        "channel": None,
+        "status": "pending",
+        "payload": payload,
+        "dedupe_key": dedupe,
+        "created_at": when,
+        "not_before": when,
+        "expires_at": expires_at,
+        "attempts": 0,
+        "last_error": None,
+        "approved_by": SYSTEM_APPROVER,
+        "approved_at": when,
+    }
+    if not _insert_ignoring_duplicates(session, [row]):
+        return None
+    return session.scalars(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe)).one()
 
 
 # -- confirmations ------------------------------------------------------------------------
