@@ -1,0 +1,1 @@
+"""Screening centres, samples, lab results; Dorfman pooling and capacity planning (issue 5)."""
