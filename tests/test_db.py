@@ -28,6 +28,7 @@ from epicity.db import (
 )
 from epicity.delivery import models as delivery_models  # noqa: F401  (tables on Base.metadata)
 from epicity.privacy import models as privacy_models  # noqa: F401  (tables on Base.metadata)
+from epicity.screening import models as screening_models  # noqa: F401  (tables on Base.metadata)
 from epicity.tracing import models as tracing_models  # noqa: F401  (tables on Base.metadata)
 
 SEOUL = dt.timezone(dt.timedelta(hours=9))

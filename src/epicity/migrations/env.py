@@ -15,6 +15,7 @@ from epicity.cases import models as cases_models  # noqa: F401  (registers its t
 from epicity.db import Base, database_url, make_engine
 from epicity.delivery import models as delivery_models  # noqa: F401  (registers its tables)
 from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
+from epicity.screening import models as screening_models  # noqa: F401  (registers its tables)
 from epicity.tracing import models as tracing_models  # noqa: F401  (registers its tables)
 
 config = context.config
