@@ -135,27 +135,25 @@ WINDOWS: Mapping[str, tuple[dt.time, dt.time]] = {
     "evening": (dt.time(17), dt.time(21)),
 }
 LOOKBACK = dt.timedelta(hours=36)  # windows the sweep looks at (older ones are stale news)
-# The self-diagnosis vocabulary (KDCA's case definition: fever, respiratory symptoms, loss of
-# taste or smell, and the rest of its listed symptoms).
+# The self-diagnosis vocabulary: the symptom options of the triage rules
+# (src/epicity/triage/rules/kdca-2020-v1.json; a test keeps the two equal).
 SYMPTOMS = (
     "fever",
     "cough",
     "sore_throat",
     "shortness_of_breath",
-    "loss_of_taste_smell",
-    "chills",
-    "muscle_pain",
-    "headache",
+    "loss_of_taste_or_smell",
     "runny_nose",
-    "fatigue",
+    "muscle_aches",
+    "headache",
     "diarrhoea",
-    "nausea",
+    "trouble_breathing_at_rest",
     "chest_pain",
     "confusion",
     "bluish_lips",
 )
-# Emergency warning signs (WHO/KDCA): need a call from the officer now.
-RED_FLAGS = frozenset({"shortness_of_breath", "chest_pain", "confusion", "bluish_lips"})
+# The triage rules' emergency signs: the officer must call now.
+RED_FLAGS = frozenset({"trouble_breathing_at_rest", "chest_pain", "confusion", "bluish_lips"})
 FEVER_C = 37.5  # KDCA's fever threshold
 TEMPERATURE_RANGE = (34.0, 43.0)  # outside: a broken thermometer or a typo, not a person
 DEFAULT_RADIUS_M = 100
@@ -903,22 +901,20 @@ _ALIASES: Mapping[str, str] = {
     "diarrhea": "diarrhoea",
     "breath": "shortness_of_breath",
     "breathless": "shortness_of_breath",
-    "taste": "loss_of_taste_smell",
-    "smell": "loss_of_taste_smell",
+    "taste": "loss_of_taste_or_smell",
+    "smell": "loss_of_taste_or_smell",
     "발열": "fever",
     "열": "fever",
     "기침": "cough",
     "인후통": "sore_throat",
-    "호흡곤란": "shortness_of_breath",
-    "미각상실": "loss_of_taste_smell",
-    "후각상실": "loss_of_taste_smell",
-    "오한": "chills",
-    "근육통": "muscle_pain",
-    "두통": "headache",
+    "숨가쁨": "shortness_of_breath",
+    "호흡곤란": "trouble_breathing_at_rest",
+    "미각상실": "loss_of_taste_or_smell",
+    "후각상실": "loss_of_taste_or_smell",
     "콧물": "runny_nose",
-    "피로": "fatigue",
+    "근육통": "muscle_aches",
+    "두통": "headache",
     "설사": "diarrhoea",
-    "메스꺼움": "nausea",
     "흉통": "chest_pain",
 }
 SMS_HINT = (
@@ -938,7 +934,7 @@ def parse_sms(text: str) -> SmsReading:
     temps: list[float] = []
     names: list[str] = []
     ok = False
-    for token in re.split(r"[\s,;]+", text.strip()):
+    for token in re.split(r"(?:[\s;]|,(?!\d))+", text.strip()):
         if not token:
             continue
         word = token.lower().rstrip(".!")
@@ -1095,7 +1091,7 @@ def check_missed(session: Session, now: dt.datetime | None = None) -> MissedRepo
                 IsolationAlert.kind == "missed_checkin",
                 IsolationAlert.created_at >= when - LOOKBACK - dt.timedelta(days=1),
             )
-        ).tuples()
+        )
     )
     rows: list[dict[str, Any]] = []
     reminders: list[tuple[int, dt.date, str]] = []
