@@ -433,8 +433,8 @@ def simulate_day(scenario: Scenario, config: Config, *, seed: int = 0) -> DayRes
             batch = cast(list[int], payload)
             backlog += len(batch)
             # Consecutive pools in order of arrival, as `make_pools` splits barcodes.
-            for x in range(0, len(batch), pool_size):
-                well = tuple(batch[x : x + pool_size])
+            for at in range(0, len(batch), pool_size):
+                well = tuple(batch[at : at + pool_size])
                 heapq.heappush(lab, (min(people.arrival[m] for m in well), next(order), well))
             start_runs(t)
         elif kind == _RUN_DONE:
