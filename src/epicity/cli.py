@@ -13,6 +13,7 @@ from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
 from epicity.privacy.cli import audit_app, emergency_app
 from epicity.records.cli import ingest
+from epicity.relief.cli import app as relief_app
 from epicity.screening.cli import app as screening_app
 from epicity.tracing.cli import app as trace_app
 from epicity.web.cli import serve
@@ -32,6 +33,7 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(deliver_app, name="deliver")
+app.add_typer(relief_app, name="relief")
 app.add_typer(screening_app, name="screening")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
