@@ -14,7 +14,19 @@ def all_routers() -> list[APIRouter]:
     from epicity.cases.routes import router as cases
     from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
+    from epicity.screening.pages import router as screening_pages
+    from epicity.screening.routes import router as screening
     from epicity.tracing.routes import router as investigations
     from epicity.web.console import router as console
 
-    return [accounts, cases, privacy, console, case_pages, audit_pages, investigations]
+    return [
+        accounts,
+        cases,
+        privacy,
+        console,
+        case_pages,
+        audit_pages,
+        investigations,
+        screening,
+        screening_pages,
+    ]
