@@ -30,10 +30,8 @@ from epicity.delivery import models as delivery_models  # noqa: F401  (tables on
 from epicity.isolation import models as isolation_models  # noqa: F401  (tables on Base.metadata)
 from epicity.privacy import models as privacy_models  # noqa: F401  (tables on Base.metadata)
 from epicity.relief import models as relief_models  # noqa: F401  (tables on Base.metadata)
-from epicity.relief import models as relief_models  # noqa: F401  (tables on Base.metadata)
 from epicity.screening import models as screening_models  # noqa: F401  (tables on Base.metadata)
 from epicity.tracing import models as tracing_models  # noqa: F401  (tables on Base.metadata)
-from epicity.triage import models as triage_models  # noqa: F401  (tables on Base.metadata)
 from epicity.triage import models as triage_models  # noqa: F401  (tables on Base.metadata)
 
 SEOUL = dt.timezone(dt.timedelta(hours=9))

@@ -17,10 +17,8 @@ from epicity.delivery import models as delivery_models  # noqa: F401  (registers
 from epicity.isolation import models as isolation_models  # noqa: F401  (registers its tables)
 from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
 from epicity.relief import models as relief_models  # noqa: F401  (registers its tables)
-from epicity.relief import models as relief_models  # noqa: F401  (registers its tables)
 from epicity.screening import models as screening_models  # noqa: F401  (registers its tables)
 from epicity.tracing import models as tracing_models  # noqa: F401  (registers its tables)
-from epicity.triage import models as triage_models  # noqa: F401  (registers its tables)
 from epicity.triage import models as triage_models  # noqa: F401  (registers its tables)
 
 config = context.config
