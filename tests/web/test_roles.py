@@ -91,6 +91,20 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/me/screening/results"): "read_own_records",
     ("GET", "/console/screening"): "run_screening",
     ("GET", "/console/screening/centres/{centre_id}"): "run_screening",
+    ("GET", "/api/v1/self-diagnosis/rules"): PUBLIC,
+    ("POST", "/api/v1/self-diagnosis"): PUBLIC,
+    ("GET", "/api/v1/me/self-diagnoses"): "read_own_records",
+    ("POST", "/api/v1/relief/applications"): "read_own_records",
+    ("GET", "/api/v1/me/relief/applications"): "read_own_records",
+    ("GET", "/api/v1/me/relief/applications/{application_id}"): "read_own_records",
+    ("GET", "/api/v1/relief/applications"): "decide_relief",
+    ("GET", "/api/v1/relief/applications/{application_id}"): "decide_relief",
+    ("POST", "/api/v1/relief/applications/{application_id}/decision"): "decide_relief",
+    ("GET", "/api/v1/relief/payments.csv"): "decide_relief",
+    ("POST", "/api/v1/relief/closures"): "edit_cases",
+    ("GET", "/api/v1/relief/closures"): "read_cases",
+    ("GET", "/console/relief"): "decide_relief",
+    ("POST", "/console/relief/{application_id}/decision"): "decide_relief",
 }
 # FastAPI's own pages.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -30,9 +30,18 @@ from epicity.accounts.service import AccountPolicy
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
 from epicity.privacy.errors import AccessDenied, EmergencyConflict, NoActiveEmergency, PrivacyError
+from epicity.relief.errors import (
+    AlreadyDecided,
+    ApplicationNotFound,
+    DuplicateApplication,
+    NotEligible,
+    ReliefError,
+    ReliefInvalid,
+)
 from epicity.screening.errors import Conflict as ScreeningConflict
 from epicity.screening.errors import NotFound as ScreeningNotFound
 from epicity.screening.errors import ScreeningError, SlotUnavailable
+from epicity.triage.engine import AnswerInvalid
 
 __all__ = ["PLOTLY_JS", "create_app"]
 
@@ -98,7 +107,7 @@ def _data_error(_: Request, exc: Exception) -> Response:
 
 def domain_errors() -> tuple[type[Exception], ...]:
     """Exception classes whose messages are safe to show and that mean bad input."""
-    return (AccountError, CaseError, PrivacyError, ScreeningError)
+    return (AccountError, CaseError, PrivacyError, ReliefError, AnswerInvalid, ScreeningError)
 
 
 # A domain refusal's status, first match wins; any other refusal is a 400.
@@ -108,6 +117,9 @@ _STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((UserNotFound, NotFound), 404),
     # the request clashes with the current state
     ((UsernameTaken, Conflict, EmergencyConflict, IllegalTransition, NoActiveEmergency), 409),
+    ((ApplicationNotFound,), 404),
+    ((DuplicateApplication, NotEligible, AlreadyDecided), 409),
+    ((ReliefInvalid, AnswerInvalid), 422),
     ((ScreeningNotFound,), 404),
     ((ScreeningConflict, SlotUnavailable), 409),
 )

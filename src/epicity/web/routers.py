@@ -14,9 +14,12 @@ def all_routers() -> list[APIRouter]:
     from epicity.cases.routes import router as cases
     from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
+    from epicity.relief.pages import router as relief_pages
+    from epicity.relief.routes import router as relief
     from epicity.screening.pages import router as screening_pages
     from epicity.screening.routes import router as screening
     from epicity.tracing.routes import router as investigations
+    from epicity.triage.routes import router as triage
     from epicity.web.console import router as console
 
     return [
@@ -29,4 +32,7 @@ def all_routers() -> list[APIRouter]:
         investigations,
         screening,
         screening_pages,
+        triage,
+        relief,
+        relief_pages,
     ]
