@@ -17,6 +17,7 @@ def all_routers() -> list[APIRouter]:
     from epicity.relief.pages import router as relief_pages
     from epicity.relief.routes import router as relief
     from epicity.screening.pages import router as screening_pages
+    from epicity.screening.plan_pages import router as screening_plan
     from epicity.screening.routes import router as screening
     from epicity.tracing.routes import router as investigations
     from epicity.triage.routes import router as triage
@@ -35,4 +36,5 @@ def all_routers() -> list[APIRouter]:
         triage,
         relief,
         relief_pages,
+        screening_plan,
     ]
