@@ -69,6 +69,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/console/cases/{case_id}/investigation/run"): "read_location",
     ("POST", "/console/cases/{case_id}/confirmations"): "edit_cases",
     ("POST", "/console/cases/{case_id}/warnings/approve"): "approve_warnings",
+    ("GET", "/console/screening/plan"): "run_screening",
     ("GET", "/api/v1/screening/centres"): PUBLIC,
     ("GET", "/api/v1/screening/centres/{centre_id}"): PUBLIC,
     ("GET", "/api/v1/screening/centres/{centre_id}/slots"): PUBLIC,
