@@ -11,6 +11,7 @@ from epicity.city.cli import app as city_app
 from epicity.delivery.cli import app as deliver_app
 from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
+from epicity.isolation.cli import app as isolation_app
 from epicity.privacy.cli import audit_app, emergency_app
 from epicity.records.cli import ingest
 from epicity.relief.cli import app as relief_app
@@ -33,6 +34,7 @@ app.add_typer(trace_app, name="trace")
 app.add_typer(import_app, name="import")
 app.add_typer(users_app, name="users")
 app.add_typer(deliver_app, name="deliver")
+app.add_typer(isolation_app, name="isolation")
 app.add_typer(relief_app, name="relief")
 app.add_typer(screening_app, name="screening")
 app.command("ingest")(ingest)

@@ -1277,10 +1277,14 @@ def list_alerts(
     *,
     officer_id: int | None = None,
     open_only: bool = True,
+    registration_id: int | None = None,
     limit: int = 500,
 ) -> list[AlertInfo]:
-    """Alerts, newest first: of one officer (None: everyone's), open ones only by default."""
+    """Alerts, newest first: of one officer (None: everyone's) or one registration, open ones
+    only by default."""
     stmt = select(IsolationAlert)
+    if registration_id is not None:
+        stmt = stmt.where(IsolationAlert.registration_id == registration_id)
     if officer_id is not None:
         stmt = stmt.where(IsolationAlert.officer_id == officer_id)
     if open_only:

@@ -29,6 +29,12 @@ from epicity.accounts.errors import (
 from epicity.accounts.service import AccountPolicy
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
+from epicity.isolation.errors import (
+    IsolationConflict,
+    IsolationError,
+    IsolationInvalid,
+    IsolationNotFound,
+)
 from epicity.privacy.errors import AccessDenied, EmergencyConflict, NoActiveEmergency, PrivacyError
 from epicity.relief.errors import (
     AlreadyDecided,
@@ -107,7 +113,15 @@ def _data_error(_: Request, exc: Exception) -> Response:
 
 def domain_errors() -> tuple[type[Exception], ...]:
     """Exception classes whose messages are safe to show and that mean bad input."""
-    return (AccountError, CaseError, PrivacyError, ReliefError, AnswerInvalid, ScreeningError)
+    return (
+        AccountError,
+        CaseError,
+        IsolationError,
+        PrivacyError,
+        ReliefError,
+        AnswerInvalid,
+        ScreeningError,
+    )
 
 
 # A domain refusal's status, first match wins; any other refusal is a 400.
@@ -122,6 +136,9 @@ _STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((ReliefInvalid, AnswerInvalid), 422),
     ((ScreeningNotFound,), 404),
     ((ScreeningConflict, SlotUnavailable), 409),
+    ((IsolationNotFound,), 404),
+    ((IsolationConflict,), 409),
+    ((IsolationInvalid,), 422),
 )
 
 

@@ -12,6 +12,8 @@ def all_routers() -> list[APIRouter]:
     from epicity.accounts.routes import router as accounts
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
+    from epicity.isolation.pages import router as isolation_pages
+    from epicity.isolation.routes import router as isolation
     from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
     from epicity.relief.pages import router as relief_pages
@@ -31,6 +33,8 @@ def all_routers() -> list[APIRouter]:
         case_pages,
         audit_pages,
         investigations,
+        isolation,
+        isolation_pages,
         screening,
         screening_pages,
         triage,
