@@ -135,7 +135,7 @@ def test_a_centre_and_its_slots(session: Session) -> None:
         ({"lon": -180.5}, "lon must be"),
         ({"kind": "tent"}, "kind 'tent' is not one of"),
         ({"lanes": 0}, "lanes must be a whole number from 1"),
-        ({"minutes_per_test": 0}, "minutes_per_test must be above 0"),
+        ({"minutes_per_test": 0.1}, "minutes_per_test must be at least 0.5"),
         ({"minutes_per_test": 40}, "fits no 40-minute test"),
         ({"name": "  "}, "name must not be empty"),
         ({"hours": {}}, "hours: give the opening hours"),

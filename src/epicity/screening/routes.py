@@ -86,7 +86,7 @@ class NewCentre(BaseModel):
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="WGS84 latitude")
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="WGS84 longitude")
     lanes: int = Field(ge=1, le=100)
-    minutes_per_test: float = Field(gt=0, le=240, allow_inf_nan=False)
+    minutes_per_test: float = Field(ge=service.MIN_PACE, le=240, allow_inf_nan=False)
     slot_minutes: int = Field(15, ge=5, le=240, description="Length of a booking slot")
     hours: dict[Weekday, DayHours] = Field(
         min_length=1, description="Opening hours by weekday; a weekday left out is closed"
@@ -99,7 +99,7 @@ class CentreChange(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"lanes": 6}, {"active": False}]})
 
     lanes: int | None = Field(None, ge=1, le=100)
-    minutes_per_test: float | None = Field(None, gt=0, le=240, allow_inf_nan=False)
+    minutes_per_test: float | None = Field(None, ge=service.MIN_PACE, le=240, allow_inf_nan=False)
     hours: dict[Weekday, DayHours] | None = Field(None, min_length=1)
     active: bool | None = Field(None, description="Whether the centre takes bookings")
 
@@ -604,7 +604,8 @@ def turnaround(
     """Sample-to-result and sample-to-delivery times per centre and day against 6 hours."""
     today = utcnow().astimezone(service.ZONE).date()
     end = until or today
-    start = since or end - dt.timedelta(days=6)
+    # The service refuses years out of range; the default must not overflow first.
+    start = since or max(end, dt.date(1900, 1, 7)) - dt.timedelta(days=6)
     rows = service.turnaround(session, since=start, until=end, centre_id=centre_id)
     return [TurnaroundOut(**_fields(r)) for r in rows]
 

@@ -94,6 +94,7 @@ __all__ = [
     "BARCODE_PATTERN",
     "MAX_BATCH",
     "MAX_POOL",
+    "MIN_PACE",
     "RECENT_DAYS",
     "TURNAROUND_TARGET",
     "WEEKDAYS",
@@ -142,6 +143,8 @@ TURNAROUND_TARGET = dt.timedelta(hours=6)
 RECENT_DAYS = 7  # the window of "recent positivity" that sizes Dorfman pools
 MAX_POOL = 32  # larger RT-PCR pools lose too much sensitivity (see pooling.py)
 MAX_BATCH = 2000  # samples per batch (about twenty 96-well plates)
+MIN_PACE = 0.5  # minutes a test at the least: keeps a slot's capacity a sensible number
+YEARS = (1900, 9000)  # instants and dates outside are typing errors (and overflow the zone)
 BARCODE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{5,31}")
 _RESULT_TEXT = {
     "positive": (
@@ -315,7 +318,20 @@ def _instant(value: object, what: str) -> dt.datetime:
         raise ScreeningError(f"{what} must be a date and time, got {value!r}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ScreeningError(f"{what} must have a time zone (e.g. +09:00), got {value!r}")
+    _year(value, what)
     return value.astimezone(dt.UTC)
+
+
+def _date(value: object, what: str) -> dt.date:
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ScreeningError(f"{what} must be a date (YYYY-MM-DD), got {value!r}")
+    _year(value, what)
+    return value
+
+
+def _year(value: dt.date, what: str) -> None:
+    if not YEARS[0] <= value.year <= YEARS[1]:
+        raise ScreeningError(f"{what}: the year must be from {YEARS[0]} to {YEARS[1]}")
 
 
 def _now(now: dt.datetime | None) -> dt.datetime:
@@ -397,7 +413,7 @@ def create_centre(
     lat_ = _number(lat, "lat", -90, 90)
     lon_ = _number(lon, "lon", -180, 180)
     lanes_ = _int(lanes, "lanes", 1, 100)
-    pace = _number(minutes_per_test, "minutes_per_test", 0, 240, open_low=True)
+    pace = _number(minutes_per_test, "minutes_per_test", MIN_PACE, 240)
     slot = _int(slot_minutes, "slot_minutes", 5, 240)
     if lanes_ * slot // pace < 1:
         raise ScreeningError(
@@ -451,7 +467,7 @@ def update_centre(
     pace = (
         centre.minutes_per_test
         if minutes_per_test is None
-        else _number(minutes_per_test, "minutes_per_test", 0, 240, open_low=True)
+        else _number(minutes_per_test, "minutes_per_test", MIN_PACE, 240)
     )
     if lanes_ * centre.slot_minutes // pace < 1:
         raise ScreeningError(
@@ -553,8 +569,7 @@ def _slot_starts(centre: Centre, hours: Hours, day: dt.date) -> list[dt.datetime
 def slots(session: Session, *, centre_id: int, day: dt.date) -> list[SlotInfo]:
     """The centre's booking slots on local date `day` with their places booked."""
     centre = get_centre(session, centre_id=centre_id)
-    if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
-        raise ScreeningError(f"day must be a date (YYYY-MM-DD), got {day!r}")
+    _date(day, "day")
     starts = _slot_starts(centre, opening_hours(session, centre_id=centre.id), day)
     if not starts:
         return []
@@ -1308,9 +1323,8 @@ def turnaround(
     against `TURNAROUND_TARGET`; see `TurnaroundRow`.
     """
     when = _now(now)
-    for what, day in (("since", since), ("until", until)):
-        if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
-            raise ScreeningError(f"{what} must be a date (YYYY-MM-DD), got {day!r}")
+    _date(since, "since")
+    _date(until, "until")
     if until < since:
         raise ScreeningError("until: must not be before since")
     if (until - since).days > 366:
