@@ -137,6 +137,7 @@ def test_a_second_application_for_an_overlapping_period_is_refused(session: Sess
         ({"amount_krw": 5}, "amount_krw"),
         ({"venue_id": VENUE}, "venue_id"),
         ({"person_id": -1}, "person_id"),
+        ({"period_start": D(1, 1, 1), "period_end": D(1, 1, 5)}, "period_start"),
     ],
 )
 def test_bad_living_applications_store_nothing(
@@ -158,6 +159,7 @@ def test_bad_living_applications_store_nothing(
         ({"business_number": "1234567890"}, "business_number"),
         ({"venue_id": None}, "venue_id"),
         ({"household_size": 2}, "household_size"),
+        ({"period_start": D(1, 1, 1), "period_end": D(1, 1, 5)}, "period_start"),
     ],
 )
 def test_bad_business_applications_store_nothing(

@@ -104,6 +104,7 @@ MAX_HOUSEHOLD = 20
 BUSINESS_CAP_KRW: Mapping[str, int] = {"rent_relief": 5_000_000, "emergency_loan": 20_000_000}
 NOTICE_LOOKBACK_DAYS = 14  # a notice this long before the period still counts (lost custom)
 REASON_MAX = 2000
+EARLIEST, LATEST = dt.date(2000, 1, 1), dt.date(2100, 12, 31)  # dates any claim can have
 PAYMENT_PREFIX = "EPC-RLF-"
 CSV_COLUMNS = (
     "reference",
@@ -166,6 +167,9 @@ def business_number_valid(number: str) -> bool:
 
 
 def _check_period(start: dt.date, end: dt.date) -> int:
+    for name, day in (("period_start", start), ("period_end", end)):
+        if not EARLIEST <= day <= LATEST:
+            raise ReliefInvalid(name, f"must be between {EARLIEST} and {LATEST}, got {day}")
     if end < start:
         raise ReliefInvalid("period_end", f"{end} is before period_start {start}")
     days = (end - start).days + 1
@@ -203,6 +207,9 @@ def record_closure(
     now: dt.datetime | None = None,
 ) -> VenueClosure:
     """Record a closure order for a venue (flushes)."""
+    for name, day in (("starts_on", starts_on), ("ends_on", ends_on)):
+        if not EARLIEST <= day <= LATEST:
+            raise ReliefInvalid(name, f"must be between {EARLIEST} and {LATEST}, got {day}")
     if ends_on < starts_on:
         raise ReliefInvalid("ends_on", f"{ends_on} is before starts_on {starts_on}")
     ref = (order_ref or "").strip()
