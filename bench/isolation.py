@@ -256,9 +256,11 @@ def summary(rows: list[Row], people: int) -> str:
             f"{people:,} check-ins in {people / best / 60:.1f} minutes if they all came at once."
         )
     if not capacity.drains:
+        why = f"{capacity.errors} error(s): {capacity.note}" if capacity.errors else "behind"
         lines.append(
-            f"At {capacity.rate:.0f}/s the service falls behind (achieved "
-            f"{capacity.achieved:.0f}/s): that rate is above its capacity on this machine."
+            f"At {capacity.rate:.0f}/s over {capacity.users} connections: achieved "
+            f"{capacity.achieved:.0f}/s, p99 {capacity.p99:.0f} ms, {why}; above what this "
+            "machine serves cleanly."
         )
     return "\n".join(lines)
 
