@@ -57,9 +57,9 @@ class SmallCity:
     person: TracedPerson
 
 
-def build_small_city(root: Path) -> SmallCity:
+def build_small_city(root: Path, config: CityConfig = SMALL_CITY) -> SmallCity:
     """Generate and ingest the small city under `root`; pick a case worth tracing."""
-    generate_city(root / "city", SMALL_CITY)
+    generate_city(root / "city", config)
     ingest_directory(root / "city", root / "store")
     store = LocationStore(root / "store")
     engine = make_engine(f"sqlite:///{root / 'pick.db'}")

@@ -3,7 +3,15 @@ refusals a client must be able to act on (4xx naming the field or the rule)."""
 
 from __future__ import annotations
 
+import hashlib
+import time
+
+from sqlalchemy import select
 from tests.web.conftest import CITIZEN_PERSON_ID, LiveService
+
+from epicity.accounts.models import ApiToken
+from epicity.accounts.service import revoke_token
+from epicity.web.deps import TOKEN_CACHE_S
 
 
 def test_case_lifecycle_contacts_and_chain(live: LiveService) -> None:
@@ -92,3 +100,38 @@ def test_a_citizen_sees_only_their_own_cases(live: LiveService) -> None:
     with live.client("citizen") as c:
         assert [x["id"] for x in c.get("/api/v1/me/cases").json()] == [mine["id"]]
         assert c.get(f"/api/v1/cases/{mine['id']}").status_code == 403
+
+
+def test_the_case_list_writes_each_case_as_the_case_route_does(live: LiveService) -> None:
+    with live.client("investigator") as c:
+        for ref, body in (
+            ("A", {"status": "confirmed", "confirmed_date": "2020-03-01", "district": "Jung-gu"}),
+            ("B", {"sex": "female", "age_group": "30s", "symptom_onset": "2020-02-27"}),
+            ("Ü", {"status": "confirmed", "confirmed_date": "2020-03-02", "person_id": 5}),
+        ):
+            assert c.post("/api/v1/cases", json={"external_ref": ref, **body}).status_code == 201
+        page = c.get("/api/v1/cases", params={"limit": 2, "offset": 0})
+        assert page.headers["content-type"] == "application/json"
+        body = page.json()
+        assert (body["total"], body["limit"], body["offset"]) == (3, 2, 0)
+        rest = c.get("/api/v1/cases", params={"limit": 2, "offset": 2}).json()["items"]
+        listed = body["items"] + rest
+        # newest confirmed first, unconfirmed last
+        assert [x["external_ref"] for x in listed] == ["Ü", "A", "B"]
+        for item in listed:
+            assert item == c.get(f"/api/v1/cases/{item['id']}").json()
+
+
+def test_a_revoked_token_stops_working_within_the_cache_time(live: LiveService) -> None:
+    secret = live.tokens["investigator"]
+    with live.client("investigator") as c:
+        assert c.get("/api/v1/cases").status_code == 200  # the token is now cached
+        with live.app.state.sessions() as s, s.begin():
+            token_hash = hashlib.sha256(secret.encode()).hexdigest()
+            token = s.scalars(select(ApiToken).where(ApiToken.token_hash == token_hash)).one()
+            revoke_token(s, token_id=token.id)
+        deadline = time.monotonic() + TOKEN_CACHE_S + 5
+        while c.get("/api/v1/cases").status_code == 200:
+            assert time.monotonic() < deadline, "the revoked token still works"
+            time.sleep(0.5)
+        assert c.get("/api/v1/cases").status_code == 401

@@ -80,6 +80,7 @@ __all__ = [
     "list_users",
     "resolve_session",
     "resolve_token",
+    "resolve_token_until",
     "revoke_session",
     "revoke_token",
     "validate_password",
@@ -492,6 +493,13 @@ def resolve_token(session: Session, *, secret: str, policy: AccountPolicy = DEFA
 
     Also records when the token was last used (at most once a minute).
     """
+    return resolve_token_until(session, secret=secret, policy=policy)[0]
+
+
+def resolve_token_until(
+    session: Session, *, secret: str, policy: AccountPolicy = DEFAULT_POLICY
+) -> tuple[User, dt.datetime]:
+    """`resolve_token`, with the instant the token expires (how long a caller may trust it)."""
     if (
         not isinstance(secret, str)
         or not secret.startswith(TOKEN_PREFIX)
@@ -511,7 +519,7 @@ def resolve_token(session: Session, *, secret: str, policy: AccountPolicy = DEFA
         raise TokenInvalid("invalid API token (expired, revoked or its user deactivated)")
     if token.last_used_at is None or now - token.last_used_at >= _TOUCH_EVERY:
         _touch(session, token, now)
-    return user
+    return user, token.expires_at
 
 
 # Token hash -> when this process last recorded its use. A client sending many requests at

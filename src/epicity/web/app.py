@@ -48,6 +48,7 @@ from epicity.screening.errors import Conflict as ScreeningConflict
 from epicity.screening.errors import NotFound as ScreeningNotFound
 from epicity.screening.errors import ScreeningError, SlotUnavailable
 from epicity.triage.engine import AnswerInvalid
+from epicity.web.deps import TokenCache
 
 __all__ = ["PLOTLY_JS", "create_app"]
 
@@ -167,6 +168,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
     app.state.db_gate = anyio.Semaphore(DB_GATE)
+    app.state.token_cache = TokenCache()
     app.state.account_policy = account_policy or AccountPolicy()
     app.state.secure_cookies = secure_cookies
     app.state.store = store

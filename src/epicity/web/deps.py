@@ -8,10 +8,12 @@ header ``X-CSRF-Token``), so another site cannot post on a logged-in officer's b
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, HTTPException, Request
@@ -21,15 +23,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from epicity.accounts.errors import LoginRequired, PermissionDenied, SessionInvalid, TokenInvalid
 from epicity.accounts.models import User
 from epicity.accounts.permissions import Capability, require
-from epicity.accounts.service import AccountPolicy, resolve_session, resolve_token
+from epicity.accounts.service import AccountPolicy, resolve_session, resolve_token_until
 
 __all__ = [
     "SESSION_COOKIE",
     "Caller",
     "CurrentCaller",
     "DbSession",
+    "Identity",
+    "TokenCache",
+    "in_thread",
     "need",
 ]
+
+T = TypeVar("T")
 
 SESSION_COOKIE = "epicity_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,7 +63,25 @@ async def db_session(request: Request) -> AsyncIterator[Session]:
         except BaseException:
             await run_in_threadpool(_finish, session, commit=False)
             raise
-        await run_in_threadpool(_finish, session, commit=True)
+        if session.in_transaction():
+            await run_in_threadpool(_finish, session, commit=True)
+        else:  # committed by `in_thread`: closing does no database work
+            session.close()
+
+
+async def in_thread(session: Session, work: Callable[[], T]) -> T:
+    """Run an async route's database work and its commit in one trip to a worker thread.
+
+    A sync route costs three trips (its caller's lookup, its body, its commit), each a
+    thread handover with the GIL; the API's busiest routes are async and make one.
+    """
+
+    def run() -> T:
+        result = work()
+        session.commit()
+        return result
+
+    return await run_in_threadpool(run)
 
 
 def _finish(session: Session, *, commit: bool) -> None:
@@ -75,11 +100,66 @@ def _finish(session: Session, *, commit: bool) -> None:
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The fields of a logged-in `User` that routes and pages use, read once per login.
+
+    A snapshot rather than the ORM object, so it can outlive the request's session (the token
+    cache below keeps it for a few seconds)."""
+
+    id: int
+    username: str
+    role: str
+    active: bool
+    person_id: int | None
+
+    @classmethod
+    def of(cls, user: User) -> Identity:
+        """The snapshot of `user`."""
+        return cls(user.id, user.username, user.role, user.active, user.person_id)
+
+
+# How long a process trusts an API token it has checked: revoking a token or deactivating its
+# user (`epicity users`) takes effect within this time. Without the cache every API request
+# made its own trip to a worker thread and the database to look the token up.
+TOKEN_CACHE_S = 10.0
+_TOKEN_CACHE_MAX = 10_000
+
+
+class TokenCache:
+    """Token hash -> (monotonic deadline, identity), per process; see `TOKEN_CACHE_S`."""
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_S) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[str, tuple[float, Identity]] = {}
+
+    def get(self, key: str) -> Identity | None:
+        """The identity cached under `key`, if still fresh."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() >= entry[0]:
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: str, identity: Identity, *, valid_for_s: float) -> None:
+        """Remember `identity` for the cache's time, or less when the token expires sooner."""
+        if len(self._entries) >= _TOKEN_CACHE_MAX:
+            self._entries.clear()
+        deadline = time.monotonic() + min(self.ttl_s, max(valid_for_s, 0.0))
+        self._entries[key] = (deadline, identity)
+
+    def clear(self) -> None:
+        """Forget every token (e.g. after a change of users in this process)."""
+        self._entries.clear()
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is asking: a user (or None for the public) and how they authenticated."""
 
-    user: User | None
+    user: Identity | None
     via: str  # "token", "session" or "public"
     csrf: str | None = None
 
@@ -94,13 +174,27 @@ def _policy(request: Request) -> AccountPolicy:
     return policy
 
 
-def current_caller(request: Request, session: DbSession) -> Caller:
+async def current_caller(request: Request, session: DbSession) -> Caller:
     """The caller of a request (also left on `request.state.caller` for the pages). A bad token
     is refused (401) rather than treated as the public, so a client learns that its
-    credentials stopped working; an expired console session is the public (log in again)."""
-    caller = _identify(request, session)
+    credentials stopped working; an expired console session is the public (log in again).
+    A token checked in the last `TOKEN_CACHE_S` seconds is not looked up again."""
+    key = _token_key(request.headers.get("authorization", ""))
+    cache: TokenCache = request.app.state.token_cache
+    identity = cache.get(key) if key is not None else None
+    if identity is not None:
+        caller = Caller(identity, "token")
+    else:
+        caller = await run_in_threadpool(_identify, request, session)
     request.state.caller = caller
     return caller
+
+
+def _token_key(header: str) -> str | None:
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    return hashlib.sha256(secret.strip().encode()).hexdigest()
 
 
 def _identify(request: Request, session: Session) -> Caller:
@@ -111,17 +205,22 @@ def _identify(request: Request, session: Session) -> Caller:
         if scheme.lower() != "bearer" or not secret.strip():
             raise HTTPException(401, "Authorization: expected 'Bearer <token>'")
         try:
-            user = resolve_token(session, secret=secret.strip(), policy=policy)
+            user, expires_at = resolve_token_until(session, secret=secret.strip(), policy=policy)
         except TokenInvalid as err:
             raise HTTPException(401, str(err)) from err
-        return Caller(user, "token")
+        identity = Identity.of(user)
+        key = _token_key(header)
+        assert key is not None
+        cache: TokenCache = request.app.state.token_cache
+        cache.put(key, identity, valid_for_s=(expires_at - policy.clock()).total_seconds())
+        return Caller(identity, "token")
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         try:
             row, user = resolve_session(session, secret=cookie, policy=policy)
         except SessionInvalid:
             return Caller(None, "public")  # an expired console session: log in again
-        return Caller(user, "session", row.csrf_secret)
+        return Caller(Identity.of(user), "session", row.csrf_secret)
     return Caller(None, "public")
 
 
