@@ -54,3 +54,25 @@ def test_console_login_sets_a_cookie_and_logout_needs_csrf(live: LiveService) ->
         assert c.get("/api/v1/me").json()["username"] == "admin"
         assert c.post("/logout").status_code == 403  # no CSRF token
         assert c.get("/api/v1/me").json()["username"] == "admin"
+
+
+def test_home_and_menu_follow_the_role(live: LiveService) -> None:
+    expected = {
+        "admin": ("/console/audit", {"Audit log"}),
+        "investigator": ("/console/cases", {"Cases", "Clusters", "Screening", "Capacity plan"}),
+        "health_officer": (
+            "/console/cases",
+            {"Cases", "Clusters", "Screening", "Capacity plan", "Isolation", "Relief"},
+        ),
+        "analyst": ("/docs", set()),
+    }
+    menu = ("Cases", "Clusters", "Screening", "Capacity plan", "Isolation", "Relief", "Audit log")
+    for role, (home, links) in expected.items():
+        with live.client() as c:
+            r = c.post("/login", data={"username": role, "password": PASSWORD})
+            assert r.status_code == 303
+            r = c.get("/", follow_redirects=False)
+            assert r.headers["location"] == home, role
+            page = c.get("/login").text  # a page every caller may open, with the menu
+            shown = {name for name in menu if f">{name}</a>" in page}
+            assert shown == links, role

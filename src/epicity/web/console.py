@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from epicity.accounts.permissions import Capability, capabilities_of
 from epicity.web.deps import CurrentCaller
 from epicity.web.pages import render
 
@@ -20,7 +21,23 @@ def login_page(request: Request, caller: CurrentCaller, next: str = "/") -> Resp
     return render(request, "login.html", {"next": next[:300]})
 
 
+# Where "/" sends a logged-in caller: the first of these pages their role may open.
+HOME_PAGES = (
+    (Capability.READ_CASES, "/console/cases"),
+    (Capability.MANAGE_ISOLATION, "/console/isolation"),
+    (Capability.RUN_SCREENING, "/console/screening"),
+    (Capability.READ_AUDIT, "/console/audit"),
+    (Capability.READ_AGGREGATES, "/docs"),
+    (Capability.READ_OWN_RECORDS, "/docs"),
+)
+
+
 @router.get("/")
 def home(caller: CurrentCaller) -> Response:
-    """Staff go to the case list; everyone else to the login page."""
-    return RedirectResponse("/console/cases" if caller.user else "/login", status_code=303)
+    """Staff go to the first console page their role opens; the public to the login page."""
+    user = caller.user
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    can = capabilities_of(user.role)
+    page = next((path for capability, path in HOME_PAGES if capability in can), "/docs")
+    return RedirectResponse(page, status_code=303)
