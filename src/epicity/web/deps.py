@@ -185,8 +185,16 @@ async def current_caller(request: Request, session: DbSession) -> Caller:
     if identity is not None:
         caller = Caller(identity, "token")
     else:
-        caller = await run_in_threadpool(_identify, request, session)
+        caller = await run_in_threadpool(_identify_and_commit, request, session)
     request.state.caller = caller
+    return caller
+
+
+def _identify_and_commit(request: Request, session: Session) -> Caller:
+    """`_identify`, then commit: the record of a token's use is written at once rather than
+    held (on SQLite, with the database's write lock) until the request ends."""
+    caller = _identify(request, session)
+    session.commit()
     return caller
 
 
