@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from epicity.accounts.permissions import Capability
 from epicity.cases import service
 from epicity.cases.models import Case, CaseContact, Cluster, ClusterMember, TransmissionLink
-from epicity.web.deps import Caller, DbSession, in_thread, need
+from epicity.web.deps import Caller, DbSession, in_thread, need, read_only
 
 __all__ = ["router"]
 
@@ -267,7 +267,7 @@ async def list_cases(
         found = {"total": total or 0, "limit": limit, "offset": offset, "items": items}
         return json.dumps(found, default=_iso, ensure_ascii=False, separators=(",", ":"))
 
-    return Response(await in_thread(session, page), media_type="application/json")
+    return Response(await read_only(session, page), media_type="application/json")
 
 
 def _iso(value: object) -> str:
@@ -287,7 +287,7 @@ def create_case(body: NewCase, session: DbSession, caller: Editor) -> CaseOut:
 @router.get("/cases/{case_id}", response_model=CaseOut)
 async def get_case(case_id: RowId, session: DbSession, _: Reader) -> CaseOut:
     """One case."""
-    return await in_thread(session, lambda: CaseOut.model_validate(_case_or_404(session, case_id)))
+    return await read_only(session, lambda: CaseOut.model_validate(_case_or_404(session, case_id)))
 
 
 @router.post("/cases/{case_id}/status", response_model=CaseOut)
@@ -311,7 +311,7 @@ async def history(case_id: RowId, session: DbSession, _: Reader) -> list[History
         changes = service.status_history(session, case_id=case_id)
         return [HistoryOut.model_validate(h) for h in changes]
 
-    return await in_thread(session, read)
+    return await read_only(session, read)
 
 
 @router.get("/cases/{case_id}/contacts", response_model=list[ContactOut])
@@ -327,7 +327,7 @@ async def contacts(case_id: RowId, session: DbSession, _: Reader) -> list[Contac
         )
         return [ContactOut.model_validate(c) for c in rows]
 
-    return await in_thread(session, read)
+    return await read_only(session, read)
 
 
 @router.post("/cases/{case_id}/contacts", response_model=ContactOut, status_code=201)
