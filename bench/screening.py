@@ -9,11 +9,13 @@
   (people per reaction at the optimal pool size) beside the simulated day's
   (arrivals / reactions, median over seeds).
 
-`simulated_day_table` is the hook for the rest of the issue's bench (the check-in throughput
-of bench/isolation.py is added to the same script by the lead).
+- The API throughput of self-isolation check-ins (bench/isolation.py's
+  `checkin_throughput_table`): 14,000 people checking in twice within an hour, the morning's
+  window in 10 minutes, and a capacity run, through `epicity serve` on loopback.
 
 Usage:
     python bench/screening.py [--tests 15000] [--seeds 5] [--prevalence 0.01] [--plan-seed 0]
+        [--no-checkins] [--checkin-database URL] [--checkin-workers 1] [--checkin-duration 20]
 """
 
 from __future__ import annotations
@@ -158,6 +160,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--target-share", type=float, default=0.95)
     parser.add_argument("--hours", type=float, default=6.0, help="turnaround target")
     parser.add_argument("--plan-seed", type=int, default=0, help="seed of the planner's day")
+    parser.add_argument(
+        "--no-checkins", action="store_true", help="skip the check-in throughput (minutes)"
+    )
+    parser.add_argument(
+        "--checkin-database", default=None, help="a PostgreSQL URL (default: a SQLite file)"
+    )
+    parser.add_argument("--checkin-workers", type=int, default=1)
+    parser.add_argument("--checkin-duration", type=float, default=20.0, help="seconds a run")
+    parser.add_argument("--checkin-capacity-rate", type=float, default=100.0)
     args = parser.parse_args(argv)
     if args.tests < 1 or args.seeds < 1:
         parser.error("--tests and --seeds must be at least 1")
@@ -176,6 +187,19 @@ def main(argv: list[str] | None = None) -> int:
         plan_seed=args.plan_seed,
     )
     print(format_table(result))
+    if not args.no_checkins:
+        from isolation import checkin_throughput_table  # bench/ is on sys.path as a script
+
+        print()
+        print(
+            checkin_throughput_table(
+                args.checkin_database,
+                workers=args.checkin_workers,
+                duration=args.checkin_duration,
+                capacity_rate=args.checkin_capacity_rate,
+            ),
+            flush=True,
+        )
     return 0
 
 
