@@ -63,6 +63,7 @@ def test_demo_generates_loads_and_summarises(tmp_path: Path) -> None:
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "Location store" in first.output
+    assert "Screening: 3 centres opened" in first.output
     store = LocationStore(workdir / "store")
     assert store.row_count("people") == 500
     cells = store.row_count("cell")
@@ -71,6 +72,7 @@ def test_demo_generates_loads_and_summarises(tmp_path: Path) -> None:
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert LocationStore(workdir / "store").row_count("cell") == cells
+    assert "Screening: 0 centres opened" in again.output
 
 
 def test_demo_without_any_confirmed_case(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ creates one account per staff role and starts the service so the console can be 
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -25,13 +26,15 @@ from epicity.cases.errors import CaseError
 from epicity.cases.from_store import register_store_cases
 from epicity.cases.models import Case
 from epicity.city.cli import render_generation, run_generation
+from epicity.city.districts import seoul_districts
 from epicity.city.generate import CityConfig
-from epicity.db import make_engine, migrate, session_factory
+from epicity.db import make_engine, migrate, session_factory, session_scope
 from epicity.privacy.access import LocationAccess
 from epicity.privacy.service import active_emergency, declare_emergency
 from epicity.records.cli import render_ingest, run_ingest
 from epicity.records.store import LocationStore
 from epicity.records.summary import StoreSummary, summarize_store
+from epicity.screening import service as screening
 from epicity.tracing.cli import render_results, trace_cases, write_outputs
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.investigations import InvestigationError, run_investigation
@@ -140,6 +143,7 @@ def demo(
             timezone="Asia/Seoul",
         )
         logins = _case_management(sessions, store, console)
+        _screening_centres(sessions, console)
     finally:
         engine.dispose()
     tz = ZoneInfo("Asia/Seoul")
@@ -173,6 +177,35 @@ def demo(
         "Ctrl-C stops it."
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# Three screening centres for the console and self-diagnosis: (kind, district, lanes, minutes
+# per test), at the district's centroid, open 09:00-21:00 every day as Seoul's were in 2020.
+DEMO_CENTRES = (
+    ("walk_through", "Jung-gu", 4, 6.0),
+    ("drive_through", "Gangnam-gu", 6, 10.0),
+    ("glove_wall", "Mapo-gu", 2, 5.0),
+)
+
+
+def _screening_centres(sessions: Callable[[], Session], console: Console) -> None:
+    """Open the demo's screening centres (those already there are left as they are)."""
+    centroids = {d.name: (d.centroid_lat, d.centroid_lon) for d in seoul_districts()}
+    hours = {weekday: (dt.time(9), dt.time(21)) for weekday in range(7)}
+    opened = 0
+    with session_scope(sessions) as session:
+        names = {c.name for c in screening.list_centres(session)}
+        for kind, district, lanes, minutes in DEMO_CENTRES:
+            name = f"{district} {kind.replace('_', '-')}"
+            if name in names:
+                continue
+            lat, lon = centroids[district]
+            screening.create_centre(
+                session, actor="demo", kind=kind, name=name, district=district, lat=lat,
+                lon=lon, lanes=lanes, minutes_per_test=minutes, hours=hours,
+            )  # fmt: skip
+            opened += 1
+    console.print(f"Screening: {opened} centres opened ({len(DEMO_CENTRES)} in the demo).")
 
 
 def _case_management(

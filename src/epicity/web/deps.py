@@ -33,8 +33,8 @@ __all__ = [
     "Identity",
     "TokenCache",
     "in_thread",
-    "read_only",
     "need",
+    "read_only",
 ]
 
 T = TypeVar("T")
