@@ -66,7 +66,7 @@ def test_a_citizen_applies_and_reaches_only_their_own(live: LiveService) -> None
         assert str(CITIZEN_PERSON_ID + 1) not in theirs.text
         assert c.get(f"/api/v1/relief/applications/{other}").status_code == 403
         assert c.get("/api/v1/relief/applications").status_code == 403
-        assert c.get("/api/v1/relief/payments.csv").status_code == 403
+        assert c.post("/api/v1/relief/payments/export").status_code == 403
 
 
 def test_bad_applications_are_4xx_and_change_nothing(live: LiveService) -> None:
@@ -147,13 +147,14 @@ def test_the_officer_decides_and_exports(live: LiveService, tmp_path: Path) -> N
             json={"approve": False, "reason": "oops"},
         )
         assert twice.status_code == 409
-        csv1 = c.get("/api/v1/relief/payments.csv")
+        csv1 = c.post("/api/v1/relief/payments/export")
         assert csv1.status_code == 200
         assert csv1.headers["content-type"].startswith("text/csv")
-        assert csv1.text == c.get("/api/v1/relief/payments.csv").text  # idempotent
+        assert csv1.text == c.post("/api/v1/relief/payments/export").text  # idempotent
         assert f"EPC-RLF-{app_id:010d}" in csv1.text
         assert (
-            c.get("/api/v1/relief/payments.csv", params={"new_only": True}).text.count("\r\n") == 1
+            c.post("/api/v1/relief/payments/export", params={"new_only": True}).text.count("\r\n")
+            == 1
         )  # the header only: exported already
     # a closure order recorded by casework staff makes the venue eligible
     with live.client("investigator") as c:

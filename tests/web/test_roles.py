@@ -116,7 +116,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/relief/applications"): "decide_relief",
     ("GET", "/api/v1/relief/applications/{application_id}"): "decide_relief",
     ("POST", "/api/v1/relief/applications/{application_id}/decision"): "decide_relief",
-    ("GET", "/api/v1/relief/payments.csv"): "decide_relief",
+    ("POST", "/api/v1/relief/payments/export"): "decide_relief",
     ("POST", "/api/v1/relief/closures"): "edit_cases",
     ("GET", "/api/v1/relief/closures"): "read_cases",
     ("GET", "/console/relief"): "decide_relief",

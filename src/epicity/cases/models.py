@@ -101,9 +101,7 @@ class Case(Base):
         Index("ix_cases_district_confirmed_date", "district", "confirmed_date"),
         Index("ix_cases_status_confirmed_date", "status", "confirmed_date"),
         # Both filters at once (migration 0014_case_list_filters).
-        Index(
-            "ix_cases_district_status_confirmed_date", "district", "status", "confirmed_date"
-        ),
+        Index("ix_cases_district_status_confirmed_date", "district", "status", "confirmed_date"),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)

@@ -221,15 +221,16 @@ def decide(
     return _out(session, row)
 
 
-@router.get(
-    "/relief/payments.csv",
+@router.post(
+    "/relief/payments/export",
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "Payments as CSV"}},
 )
 def payments_csv(session: DbSession, _: Officer, new_only: bool = False) -> Response:
     """Approved payments for the city's finance system, as CSV (one row per payment, a stable
-    reference each). A payment's first export stamps its ``exported_at``; exporting again
-    repeats the same rows (``new_only=true``: only payments never exported before)."""
+    reference each). A POST, since a payment's first export stamps its ``exported_at``;
+    exporting again repeats the same rows (``new_only=true``: only payments never exported
+    before)."""
     rows = service.export_payments(session, new_only=new_only)
     return Response(
         service.payments_csv(rows),
