@@ -284,17 +284,8 @@ class EndIn(BaseModel):
     reason: Reason
 
 
-class AlertOut(BaseModel):
-    """An alert to the officer."""
-
-    id: int
-    registration_id: int
-    kind: str
-    detail: str
-    created_at: dt.datetime
-    acknowledged_at: dt.datetime | None
-    acknowledged_by: str | None
-    note: str | None
+# The service's alert is the response model: one definition of its fields.
+AlertOut = service.AlertInfo
 
 
 class AckIn(BaseModel):
@@ -480,10 +471,6 @@ def register_person(body: NewRegistration, session: DbSession, caller: Officer) 
     return RegistrationOut.of(reg)
 
 
-def _alert_out(a: service.AlertInfo) -> AlertOut:
-    return AlertOut(**a.__dict__)
-
-
 @router.get("/registrations/{registration_id}", response_model=RegistrationDetail)
 def get_registration(
     registration_id: RowId, session: DbSession, caller: Officer
@@ -495,7 +482,7 @@ def get_registration(
     return RegistrationDetail(
         registration=RegistrationOut.of(reg),
         checkins=[_checkin_out(c) for c in service.checkins_of(session, registration_id=reg.id)],
-        alerts=[_alert_out(a) for a in alerts],
+        alerts=list(alerts),
     )
 
 
@@ -542,7 +529,7 @@ def caseload(
             end=r.end,
             address_set=r.address_set,
             needs_negative_test=r.needs_negative_test,
-            open_alerts=[_alert_out(a) for a in r.open_alerts],
+            open_alerts=list(r.open_alerts),
             missed_recent=r.missed_recent,
             fever=r.fever,
             red_flags=list(r.red_flags),
@@ -565,15 +552,13 @@ def alerts(
     """Your alerts, newest first (open ones by default; ``all=true`` for every officer's)."""
     officer = None if everyone else _officer_id(caller, None)
     found = service.list_alerts(session, officer_id=officer, open_only=open_only, limit=limit)
-    return [_alert_out(a) for a in found]
+    return found
 
 
 @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge(alert_id: RowId, body: AckIn, session: DbSession, caller: Officer) -> AlertOut:
     """Acknowledge an alert, saying what was done (409 when acknowledged already)."""
-    return _alert_out(
-        service.acknowledge(session, alert_id=alert_id, actor=caller.actor, note=body.note)
-    )
+    return service.acknowledge(session, alert_id=alert_id, actor=caller.actor, note=body.note)
 
 
 # --------------------------------------------------------------------------------------------

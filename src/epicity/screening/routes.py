@@ -283,24 +283,8 @@ class OutcomeOut(BaseModel):
     notified: bool = Field(description="The result was queued to the person")
 
 
-class TurnaroundOut(BaseModel):
-    """Turnaround of a centre's samples of one day against the 6-hour target."""
-
-    centre_id: int
-    centre_name: str
-    day: dt.date
-    samples: int
-    resulted: int
-    pending: int
-    within_target: int
-    share_within: float | None
-    median_hours: float | None
-    p95_hours: float | None
-    delivered: int
-    delivered_within: int
-    delivered_share_within: float | None
-    delivered_median_hours: float | None
-    delivered_p95_hours: float | None
+# The service's row is the response model: one definition of the figures.
+TurnaroundOut = service.TurnaroundRow
 
 
 class MyResultOut(BaseModel):
@@ -607,11 +591,7 @@ def turnaround(
     # The service refuses years out of range; the default must not overflow first.
     start = since or max(end, dt.date(1900, 1, 7)) - dt.timedelta(days=6)
     rows = service.turnaround(session, since=start, until=end, centre_id=centre_id)
-    return [TurnaroundOut(**_fields(r)) for r in rows]
-
-
-def _fields(row: service.TurnaroundRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in TurnaroundOut.model_fields}
+    return rows
 
 
 # --------------------------------------------------------------------------------------------
