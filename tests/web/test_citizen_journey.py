@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ import pytest
 from sqlalchemy import select
 from tests.tracing.test_investigations import SMALL_CITY, SmallCity, build_small_city
 from tests.web.conftest import PASSWORD, VIEWPORT, LiveService, make_live_service
+from tests.web.test_console_browser import _screenshot
 from typer.testing import CliRunner
 
 from epicity.accounts.service import create_user, issue_token
@@ -70,7 +72,7 @@ def _ok(response: Any, status: int = 200) -> Any:
 
 
 def test_from_self_diagnosis_to_an_alerted_officer(
-    service: LiveService, city: SmallCity, db_url: str, browser: Any
+    service: LiveService, city: SmallCity, db_url: str, browser: Any, tmp_path: Path
 ) -> None:
     person = city.person.person_id
     with (
@@ -207,9 +209,11 @@ def test_from_self_diagnosis_to_an_alerted_officer(
         page.click("button[type=submit]")
         page.goto("/console/screening")
         assert "Jung-gu walk-through" in page.content()
+        _screenshot(page, tmp_path, "console-screening.png")
         page.goto("/console/isolation")
         rows = page.locator("#caseload tbody tr")
         assert rows.count() == len(close)
         assert "missed" in rows.nth(0).inner_text().lower()
+        _screenshot(page, tmp_path, "console-isolation.png")
     finally:
         context.close()
