@@ -235,20 +235,9 @@ async def list_cases(
 ) -> Response:
     """Cases, newest confirmed first, filtered by status, source, district or cluster."""
     cases = Case.__table__.c
-    where = []
-    if status is not None:
-        where.append(cases.status == status)
-    if source is not None:
-        where.append(cases.source == source)
-    if district is not None:
-        where.append(cases.district == district)
-    if cluster_id is not None:
-        where.append(
-            cases.id.in_(
-                select(ClusterMember.case_id).where(ClusterMember.cluster_id == cluster_id)
-            )
-        )
-
+    where = service.case_list_filters(
+        status=status, source=source, district=district, cluster_id=cluster_id
+    )
     names = list(CaseOut.model_fields)
 
     def page() -> str:
@@ -259,7 +248,7 @@ async def list_cases(
         rows = connection.execute(
             select(*(cases[name] for name in names))
             .where(*where)
-            .order_by(cases.confirmed_date.desc().nulls_last(), cases.id.desc())
+            .order_by(*service.CASE_LIST_ORDER)
             .limit(limit)
             .offset(offset)
         )

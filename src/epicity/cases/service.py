@@ -52,7 +52,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, LinkRefused, NotFound
@@ -80,6 +80,7 @@ from epicity.cases.models import (
 from epicity.db import utcnow
 
 __all__ = [
+    "CASE_LIST_ORDER",
     "DATE_FIELDS",
     "FOLLOW_UP_TRANSITIONS",
     "STATUS_DATE",
@@ -91,6 +92,7 @@ __all__ = [
     "add_link",
     "add_to_cluster",
     "case_count",
+    "case_list_filters",
     "chain",
     "change_status",
     "cluster_cases",
@@ -327,6 +329,33 @@ def get_case(session: Session, *, case_id: int) -> Case | None:
     return session.get(Case, _id(case_id, "case_id"))
 
 
+_cases = Case.__table__.c
+# The case list's order, here and in the API: newest confirmed first, unconfirmed last.
+CASE_LIST_ORDER = (_cases.confirmed_date.desc().nulls_last(), _cases.id.desc())
+
+
+def case_list_filters(
+    *,
+    status: str | None = None,
+    source: str | None = None,
+    district: str | None = None,
+    cluster_id: int | None = None,
+) -> list[ColumnElement[bool]]:
+    """The case list's conditions for these filters (already validated), on the table's
+    columns, so the ORM list here and the API's Core list share them."""
+    where: list[ColumnElement[bool]] = []
+    if status is not None:
+        where.append(_cases.status == status)
+    if source is not None:
+        where.append(_cases.source == source)
+    if district is not None:
+        where.append(_cases.district == district)
+    if cluster_id is not None:
+        members = select(ClusterMember.case_id).where(ClusterMember.cluster_id == cluster_id)
+        where.append(_cases.id.in_(members))
+    return where
+
+
 def list_cases(
     session: Session,
     *,
@@ -344,18 +373,13 @@ def list_cases(
         raise CaseError(f"limit must be between 1 and 10000, got {limit}")
     if offset < 0:
         raise CaseError(f"offset must not be negative, got {offset}")
-    query = select(Case)
-    if status is not None:
-        query = query.where(Case.status == status)
-    if source is not None:
-        query = query.where(Case.source == source)
-    if district is not None:
-        query = query.where(Case.district == district)
-    if cluster_id is not None:
-        query = query.join(ClusterMember, ClusterMember.case_id == Case.id).where(
-            ClusterMember.cluster_id == _id(cluster_id, "cluster_id")
-        )
-    query = query.order_by(Case.confirmed_date.desc().nulls_last(), Case.id.desc())
+    where = case_list_filters(
+        status=status,
+        source=source,
+        district=district,
+        cluster_id=None if cluster_id is None else _id(cluster_id, "cluster_id"),
+    )
+    query = select(Case).where(*where).order_by(*CASE_LIST_ORDER)
     return list(session.scalars(query.limit(limit).offset(offset)))
 
 
