@@ -76,13 +76,7 @@ async def in_thread(session: Session, work: Callable[[], T]) -> T:
     A sync route costs three trips (its caller's lookup, its body, its commit), each a
     thread handover with the GIL; the API's busiest routes are async and make one.
     """
-
-    def run() -> T:
-        result = work()
-        session.commit()
-        return result
-
-    return await run_in_threadpool(run)
+    return await run_in_threadpool(_commit_after, session, work)
 
 
 async def read_only(session: Session, work: Callable[[], T]) -> T:
@@ -94,8 +88,12 @@ async def read_only(session: Session, work: Callable[[], T]) -> T:
     """
     if session.get_bind().dialect.name != "sqlite":
         return await in_thread(session, work)
+    return _commit_after(session, work)  # the commit ends the read transaction
+
+
+def _commit_after(session: Session, work: Callable[[], T]) -> T:
     result = work()
-    session.commit()  # ends the read transaction (no writes: nothing to flush)
+    session.commit()
     return result
 
 
@@ -164,10 +162,6 @@ class TokenCache:
             self._entries.clear()
         deadline = time.monotonic() + min(self.ttl_s, max(valid_for_s, 0.0))
         self._entries[key] = (deadline, identity)
-
-    def clear(self) -> None:
-        """Forget every token (e.g. after a change of users in this process)."""
-        self._entries.clear()
 
 
 @dataclass(frozen=True)
