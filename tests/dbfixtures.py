@@ -77,3 +77,32 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     """One session on the migrated database (its transaction is left uncommitted)."""
     with sessions() as s:
         yield s
+
+
+def schema_diffs(engine: sa.Engine, tables: set[str]) -> list[object]:
+    """Migrate `engine`, then what Alembic finds different between the database and the models
+    for `tables` only (other domains' sibling branches may add tables whose models a test does
+    not import)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from epicity.db import Base
+
+    migrate(engine)
+    assert set(sa.inspect(engine).get_table_names()) >= tables
+    with engine.connect() as con:
+        context = MigrationContext.configure(con, opts={"compare_type": True})
+        diffs = compare_metadata(context, Base.metadata)
+    return [d for d in diffs if _table_of(d, tables) in tables]
+
+
+def _table_of(diff: object, tables: set[str]) -> str | None:
+    """The table a compare_metadata entry is about (entries are tuples, or lists of them)."""
+    entry = diff[0] if isinstance(diff, list) else diff
+    for item in entry[1:] if isinstance(entry, tuple) else (entry,):
+        table = item if isinstance(item, sa.Table) else getattr(item, "table", None)
+        if isinstance(table, sa.Table):
+            return table.name
+        if isinstance(item, str) and item in tables:
+            return item
+    return None
