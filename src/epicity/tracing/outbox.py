@@ -89,6 +89,14 @@ class EnqueueResult:
         return sum(self.cancelled.values())
 
 
+def _aware_now(now: dt.datetime | None) -> dt.datetime:
+    """`now`, or the current instant; a naive datetime is refused."""
+    when = utcnow() if now is None else now
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    return when
+
+
 def dedupe_key(kind: str, recipient: str, case_id: int, window: str) -> str:
     """SHA-256 (hex) of kind, recipient, case and window: one row per distinct warning."""
     text = "\x1f".join((kind, recipient, str(int(case_id)), window))
@@ -131,9 +139,7 @@ def enqueue(
     they are never delivered; rows already sent stay as they are. Returns per-kind counts of
     rows inserted, skipped (already queued, whatever their status now) and cancelled.
     """
-    when = utcnow() if now is None else now
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    when = _aware_now(now)
     result = EnqueueResult(
         inserted=dict.fromkeys(WARNING_KINDS, 0),
         skipped=dict.fromkeys(WARNING_KINDS, 0),
@@ -248,9 +254,7 @@ def approve(
         raise ValueError("actor: who approves is required")
     if len(who) > ACTOR_MAX:
         raise ValueError(f"actor: longer than {ACTOR_MAX} characters")
-    when = utcnow() if now is None else now
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    when = _aware_now(now)
     query = select(OutboxMessage).where(
         OutboxMessage.case_id == int(case_id), OutboxMessage.kind.in_(WARNING_KINDS)
     )
@@ -320,9 +324,7 @@ def enqueue_message(
         raise ValueError(f"kind: {kind!r} is not a message kind ({', '.join(MESSAGE_KINDS)})")
     if not key or len(key) > 200:
         raise ValueError("key: required, at most 200 characters")
-    when = utcnow() if now is None else now
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"now: naive datetime {when.isoformat()}; give a time zone")
+    when = _aware_now(now)
     dedupe = dedupe_key(kind, f"person:{int(person_id)}", int(person_id), key)
     session.flush()
     row = {
