@@ -6,6 +6,7 @@ import typer
 
 from epicity import __version__
 from epicity.accounts.cli import app as users_app
+from epicity.analytics.cli import app as analytics_app
 from epicity.cases.cli import import_app
 from epicity.city.cli import app as city_app
 from epicity.delivery.cli import app as deliver_app
@@ -37,6 +38,7 @@ app.add_typer(deliver_app, name="deliver")
 app.add_typer(isolation_app, name="isolation")
 app.add_typer(relief_app, name="relief")
 app.add_typer(screening_app, name="screening")
+app.add_typer(analytics_app, name="analytics")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 app.command("serve")(serve)

@@ -27,6 +27,7 @@ from epicity.accounts.errors import (
     UserNotFound,
 )
 from epicity.accounts.service import AccountPolicy
+from epicity.analytics.errors import AnalyticsError, NotEnoughData
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
 from epicity.isolation.errors import (
@@ -116,6 +117,7 @@ def domain_errors() -> tuple[type[Exception], ...]:
     """Exception classes whose messages are safe to show and that mean bad input."""
     return (
         AccountError,
+        AnalyticsError,
         CaseError,
         IsolationError,
         PrivacyError,
@@ -140,6 +142,7 @@ _STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((IsolationNotFound,), 404),
     ((IsolationConflict,), 409),
     ((IsolationInvalid,), 422),
+    ((NotEnoughData,), 422),
 )
 
 

@@ -1,0 +1,17 @@
+"""`epicity analytics`: reproduction number, forecasts, hotspots, risk groups, scenarios.
+
+Each command lives beside its method (`rt_cli`, `forecast_cli`, ...) and is registered here.
+Every command writes CSV (and PNG where it draws), and exits 2 with a message naming the
+field on bad input.
+"""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Outbreak analytics: Rt, forecasts, hotspots, high-risk groups and scenarios.",
+    no_args_is_help=True,
+)
