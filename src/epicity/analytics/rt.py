@@ -1,0 +1,311 @@
+"""The time-varying reproduction number by the Cori method, as EpiEstim computes it.
+
+Cori A, Ferguson NM, Fraser C, Cauchemez S (2013). A new framework and software to estimate
+time-varying reproduction numbers during epidemics. Am J Epidemiol 178(9):1505-1512. The
+numbers follow the R package EpiEstim (`estimate_R`, methods ``"parametric_si"`` and
+``"non_parametric_si"``; `discr_si`), and reproduce its published outputs to 1e-6 (see
+docs/analytics.md, "Reproduction number").
+
+With incidence ``I_t`` (local plus imported cases on day t, days numbered from 1) and a
+discrete serial interval ``w_s`` (``w_0 = 0``), the total infectiousness is
+``Lambda_t = sum_{s=1}^{t-1} w_s I_{t-s}``. Over a window ``[t_start, t_end]`` the
+reproduction number has a gamma prior (shape ``a``, scale ``b``: mean 5, sd 5 by default) and
+the gamma posterior with shape ``a + sum I_local`` and scale ``1 / (1/b + sum Lambda)``.
+As in EpiEstim, every case of the first day counts as imported (nobody in the series infected
+it), windows start on day 2 or later, and a window ending before the serial interval's mean
+has no estimate (NaN).
+
+The nowcast (`nowcast_incidence`) corrects the last days' counts for cases that happened but
+are not yet reported, so Rt on the most recent windows is not biased down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from epicity.analytics.errors import AnalyticsError, NotEnoughData
+
+__all__ = [
+    "EPIESTIM_COLUMNS",
+    "QUANTILES",
+    "check_si_distr",
+    "discretised_gamma_si",
+    "estimate_rt",
+    "overall_infectivity",
+]
+
+#: The posterior quantiles EpiEstim reports.
+QUANTILES: tuple[float, ...] = (0.025, 0.05, 0.25, 0.5, 0.75, 0.95, 0.975)
+
+#: Our column name -> EpiEstim's `R` table column name.
+EPIESTIM_COLUMNS: dict[str, str] = {
+    "t_start": "t_start",
+    "t_end": "t_end",
+    "mean": "Mean(R)",
+    "std": "Std(R)",
+    "q0.025": "Quantile.0.025(R)",
+    "q0.05": "Quantile.0.05(R)",
+    "q0.25": "Quantile.0.25(R)",
+    "q0.5": "Median(R)",
+    "q0.75": "Quantile.0.75(R)",
+    "q0.95": "Quantile.0.95(R)",
+    "q0.975": "Quantile.0.975(R)",
+}
+
+# EpiEstim's check_si_distr tolerance on the distribution's total.
+_SI_SUM_TOLERANCE = 0.01
+
+
+def _qname(q: float) -> str:
+    return f"q{q:g}"
+
+
+def discretised_gamma_si(mean: float, sd: float, *, max_days: int | None = None) -> np.ndarray:
+    """The discrete serial interval of a gamma shifted by one day (EpiEstim's `discr_si`).
+
+    The serial interval minus one day is gamma with mean ``mean - 1`` and sd ``sd``; day k's
+    probability is the continuous distribution averaged with a triangular kernel over
+    ``[k-1, k+1]`` (Cori et al. 2013, Web Appendix 11), so day 0 has probability 0.
+
+    Args:
+        mean: mean serial interval in days (> 1).
+        sd: its standard deviation in days (> 0).
+        max_days: the last day returned; by default the day by which all but 1e-10 of the
+            mass is in (at least 2 days).
+
+    Returns:
+        Array ``w`` with ``w[k]`` the probability of a serial interval of k days, ``w[0] = 0``.
+
+    Example:
+        >>> w = discretised_gamma_si(2.6, 1.5, max_days=31)
+        >>> round(float(w[1]), 6), float(w[0])
+        (0.233172, 0.0)
+    """
+    if not np.isfinite(mean) or mean <= 1:
+        raise AnalyticsError(f"si_mean: must be greater than 1 day (got {mean})")
+    if not np.isfinite(sd) or sd <= 0:
+        raise AnalyticsError(f"si_sd: must be positive (got {sd})")
+    if max_days is not None and max_days < 1:
+        raise AnalyticsError(f"max_days: must be at least 1 (got {max_days})")
+    shape = ((mean - 1.0) / sd) ** 2
+    scale = sd**2 / (mean - 1.0)
+    if max_days is None:
+        # gamma(shape, scale) + 1 (+ 1 day of kernel) holds all but 1e-10 of the mass by then.
+        max_days = max(2, int(np.ceil(stats.gamma.ppf(1 - 1e-10, shape, scale=scale))) + 2)
+    k = np.arange(max_days + 1, dtype=float)
+
+    def cdf(x: np.ndarray, a: float) -> np.ndarray:
+        return np.asarray(stats.gamma.cdf(x, a, scale=scale), dtype=float)
+
+    res = k * cdf(k, shape) + (k - 2) * cdf(k - 2, shape) - 2 * (k - 1) * cdf(k - 1, shape)
+    res = res + shape * scale * (
+        2 * cdf(k - 1, shape + 1) - cdf(k - 2, shape + 1) - cdf(k, shape + 1)
+    )
+    return np.asarray(np.maximum(res, 0.0), dtype=float)
+
+
+def check_si_distr(si_distr: Sequence[float] | np.ndarray) -> np.ndarray:
+    """`si_distr` as a float array after EpiEstim's checks (non-negative, day 0 = 0, sums to 1).
+
+    Raises:
+        AnalyticsError: naming the problem.
+    """
+    w = np.asarray(si_distr, dtype=float)
+    if w.ndim != 1 or w.size < 2:
+        raise AnalyticsError("si_distr: needs at least days 0 and 1")
+    if not np.all(np.isfinite(w)):
+        raise AnalyticsError("si_distr: contains NaN or infinite values")
+    if np.any(w < 0):
+        bad = int(np.flatnonzero(w < 0)[0])
+        raise AnalyticsError(f"si_distr: negative probability {w[bad]} on day {bad}")
+    if w[0] != 0:
+        raise AnalyticsError(f"si_distr: day 0 must have probability 0 (got {w[0]})")
+    if abs(w.sum() - 1.0) > _SI_SUM_TOLERANCE:
+        raise AnalyticsError(f"si_distr: must sum to 1 (sums to {w.sum():.6g})")
+    return w
+
+
+def overall_infectivity(total: np.ndarray, si_distr: np.ndarray) -> np.ndarray:
+    """Lambda_t = sum_{s>=1} w_s I_{t-s} for each day (index 0 is day 1, where it is NaN).
+
+    Args:
+        total: daily incidence, local plus imported.
+        si_distr: the discrete serial interval, ``si_distr[0] = 0``.
+    """
+    n = total.size
+    w = np.zeros(n)
+    m = min(n, si_distr.size)
+    w[:m] = si_distr[:m]
+    lam = np.full(n, np.nan)
+    for t in range(1, n):
+        # w_1..w_t against I_{t-1}..I_0 (0-based days)
+        lam[t] = float(np.dot(w[1 : t + 1], total[t - 1 :: -1]))
+    return lam
+
+
+def _incidence_arrays(
+    incidence: pd.DataFrame | Sequence[float] | np.ndarray,
+    imported: Sequence[float] | np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, pd.Series | None]:
+    """(local, imported, dates or None) from the accepted incidence shapes, validated."""
+    dates: pd.Series | None = None
+    if isinstance(incidence, pd.DataFrame):
+        frame = incidence
+        if "date" in frame.columns:
+            dates = pd.Series(pd.to_datetime(frame["date"]).to_numpy())
+            if dates.isna().any():
+                raise AnalyticsError("date: missing date in the incidence")
+            steps = dates.diff().dropna()
+            if len(steps) and not (steps == pd.Timedelta(days=1)).all():
+                bad = int(np.flatnonzero((steps != pd.Timedelta(days=1)).to_numpy())[0]) + 1
+                raise AnalyticsError(
+                    f"date: days must be consecutive (gap or disorder at {dates[bad].date()})"
+                )
+        if "local" in frame.columns and "imported" in frame.columns:
+            if imported is not None:
+                raise AnalyticsError("imported: given twice (argument and 'imported' column)")
+            local = frame["local"].to_numpy(dtype=float)
+            imp = frame["imported"].to_numpy(dtype=float)
+        elif "cases" in frame.columns:
+            local = frame["cases"].to_numpy(dtype=float)
+            imp = None
+        else:
+            raise AnalyticsError("incidence: needs a 'cases' column (or 'local' and 'imported')")
+    else:
+        local = np.asarray(incidence, dtype=float)
+        imp = None
+        if local.ndim != 1:
+            raise AnalyticsError("incidence: must be one-dimensional")
+    if imp is None:
+        if imported is None:
+            imp = np.zeros_like(local)
+        else:
+            imp = np.asarray(imported, dtype=float)
+            if imp.shape != local.shape:
+                raise AnalyticsError(
+                    f"imported: {imp.size} days but the incidence has {local.size}"
+                )
+    for name, values in (("cases", local), ("imported", imp)):
+        if not np.all(np.isfinite(values)):
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise AnalyticsError(f"{name}: missing or non-finite count on {_day(dates, bad)}")
+        if np.any(values < 0):
+            bad = int(np.flatnonzero(values < 0)[0])
+            raise AnalyticsError(f"{name}: negative count {values[bad]:g} on {_day(dates, bad)}")
+    if local.size > 0 and local[0] > 0:
+        # EpiEstim: cases on the first day have no infector in the series, so are imported.
+        imp = imp.copy()
+        local = local.copy()
+        imp[0] += local[0]
+        local[0] = 0.0
+    return local, imp, dates
+
+
+def _day(dates: pd.Series | None, index: int) -> str:
+    return str(dates[index].date()) if dates is not None else f"day {index + 1}"
+
+
+def estimate_rt(
+    incidence: pd.DataFrame | Sequence[float] | np.ndarray,
+    si_distr: Sequence[float] | np.ndarray,
+    *,
+    window: int = 7,
+    mean_prior: float = 5.0,
+    std_prior: float = 5.0,
+    imported: Sequence[float] | np.ndarray | None = None,
+    t_start: Sequence[int] | None = None,
+    t_end: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """Rt over sliding windows by the Cori method (EpiEstim's `estimate_R`).
+
+    Args:
+        incidence: daily counts: a DataFrame with ``cases`` (or ``local`` and ``imported``)
+            and optionally ``date`` (consecutive days), or a sequence of counts.
+        si_distr: discrete serial interval, day 0 first (= 0), summing to 1 (see
+            `discretised_gamma_si` for a parametric one).
+        window: days per window; windows end on each day from ``window + 1`` (EpiEstim's
+            default ``t_start = 2..T-window+1``).
+        mean_prior: mean of the gamma prior on R (EpiEstim: 5).
+        std_prior: its standard deviation (EpiEstim: 5).
+        imported: imported cases per day (they infect but were not infected in the series).
+        t_start: explicit 1-based window starts (>= 2), with ``t_end``; overrides ``window``.
+        t_end: explicit 1-based window ends (<= number of days).
+
+    Returns:
+        One row per window: ``t_start``, ``t_end`` (1-based days), ``mean``, ``std``, the
+        quantiles ``q0.025`` ... ``q0.975``, the posterior's gamma ``shape`` and ``scale``,
+        and ``date_start``, ``date_end`` when the incidence has dates. Windows ending on or
+        before the serial interval's mean have NaN estimates, as in EpiEstim.
+
+    Raises:
+        AnalyticsError: bad counts, dates, serial interval or windows.
+        NotEnoughData: fewer days than one window plus the first day.
+
+    Example:
+        >>> inc = pd.DataFrame({"date": pd.date_range("2020-03-01", periods=10),
+        ...                     "cases": [1, 2, 4, 6, 9, 12, 15, 20, 24, 30]})
+        >>> r = estimate_rt(inc, discretised_gamma_si(4.0, 2.0), window=7)
+        >>> list(r["t_end"]), bool((r["q0.025"] < r["mean"]).all())
+        ([8, 9, 10], True)
+    """
+    local, imp, dates = _incidence_arrays(incidence, imported)
+    w = check_si_distr(si_distr)
+    if not np.isfinite(mean_prior) or mean_prior <= 0:
+        raise AnalyticsError(f"mean_prior: must be positive (got {mean_prior})")
+    if not np.isfinite(std_prior) or std_prior <= 0:
+        raise AnalyticsError(f"std_prior: must be positive (got {std_prior})")
+    n = local.size
+    if (t_start is None) != (t_end is None):
+        raise AnalyticsError("t_start, t_end: give both or neither")
+    if t_start is None or t_end is None:
+        if window < 1:
+            raise AnalyticsError(f"window: must be at least 1 day (got {window})")
+        if n < window + 1:
+            raise NotEnoughData(
+                f"cases: {n} days is too short for a {window}-day window after the first day"
+            )
+        starts = np.arange(2, n - window + 2)
+        ends = starts + window - 1
+    else:
+        starts = np.asarray(t_start, dtype=int)
+        ends = np.asarray(t_end, dtype=int)
+        if starts.shape != ends.shape or starts.ndim != 1 or starts.size == 0:
+            raise AnalyticsError("t_start, t_end: must be equally long, non-empty sequences")
+        if np.any(starts < 2):
+            raise AnalyticsError("t_start: windows must start on day 2 or later")
+        if np.any(ends > n):
+            raise AnalyticsError(f"t_end: beyond the last day ({n})")
+        if np.any(starts > ends):
+            raise AnalyticsError("t_start: a window starts after it ends")
+
+    a_prior = (mean_prior / std_prior) ** 2
+    b_prior = std_prior**2 / mean_prior
+    lam = overall_infectivity(local + imp, w)
+    # EpiEstim measures the SI mean on the distribution padded/truncated to T + 1 days.
+    w_used = w[: n + 1]
+    mean_si = float(np.dot(np.arange(w_used.size), w_used))
+
+    cum_local = np.concatenate([[0.0], np.cumsum(local)])
+    lam0 = np.nan_to_num(lam)
+    cum_lam = np.concatenate([[0.0], np.cumsum(lam0)])
+    sum_local = cum_local[ends] - cum_local[starts - 1]
+    sum_lam = cum_lam[ends] - cum_lam[starts - 1]
+    valid = ends > mean_si
+    shape = np.where(valid, a_prior + sum_local, np.nan)
+    scale = np.where(valid, 1.0 / (1.0 / b_prior + sum_lam), np.nan)
+
+    out = pd.DataFrame({"t_start": starts, "t_end": ends})
+    out["mean"] = shape * scale
+    out["std"] = np.sqrt(shape) * scale
+    for q in QUANTILES:
+        out[_qname(q)] = stats.gamma.ppf(q, shape, scale=scale)
+    out["shape"] = shape
+    out["scale"] = scale
+    if dates is not None:
+        out["date_start"] = dates.to_numpy()[starts - 1]
+        out["date_end"] = dates.to_numpy()[ends - 1]
+    return out
