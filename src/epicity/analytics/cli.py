@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import typer
 
+from epicity.analytics.risk_cli import risk_command
+
 __all__ = ["app"]
 
 app = typer.Typer(
     help="Outbreak analytics: Rt, forecasts, hotspots, high-risk groups and scenarios.",
     no_args_is_help=True,
 )
+app.command("risk")(risk_command)
