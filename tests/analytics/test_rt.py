@@ -1,0 +1,226 @@
+"""Rt by the Cori method: EpiEstim's published outputs, errors, invariants and the nowcast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from epicity.analytics.errors import AnalyticsError, NotEnoughData
+from epicity.analytics.rt import (
+    EPIESTIM_COLUMNS,
+    QUANTILES,
+    discretised_gamma_si,
+    estimate_rt,
+    estimate_rt_si_samples,
+)
+
+SI = discretised_gamma_si(4.0, 2.0)
+
+
+def _example(root: Path, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folder = root / "epiestim"
+    inc = pd.read_csv(folder / f"expected_Example{n}_incidence.csv")
+    expected = pd.read_csv(folder / f"expected_Example{n}_R.csv")
+    incidence = pd.DataFrame({"local": inc["I_local"], "imported": inc["I_imported"]})
+    if n != 2:  # Example 2's dates are day numbers
+        incidence["date"] = pd.to_datetime(inc["date"])
+    return incidence, expected
+
+
+def _max_differences(ours: pd.DataFrame, expected: pd.DataFrame) -> dict[str, float]:
+    return {
+        theirs: float(np.max(np.abs(ours[mine].to_numpy() - expected[theirs].to_numpy())))
+        for mine, theirs in EPIESTIM_COLUMNS.items()
+    }
+
+
+# -- EpiEstim's published outputs ---------------------------------------------------------------
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_reproduces_epiestim_examples_1_to_3(real_data: Path, n: int) -> None:
+    """Example 1 non-parametric SI; 2 local + imported; 3 parametric SI (mean 2.6, sd 1.5)."""
+    incidence, expected = _example(real_data, n)
+    si_file = pd.read_csv(real_data / "epiestim" / f"expected_Example{n}_si_distr.csv")
+    if n == 1:
+        si = si_file["si_distr"].to_numpy()
+    else:
+        # ours, not the file's: the file is only checked against it
+        si = discretised_gamma_si(2.6, 1.5)
+        file_si = si_file["si_distr"].to_numpy()
+        assert np.max(np.abs(si[: file_si.size - 1] - file_si[:-1])) < 1e-12
+    ours = estimate_rt(incidence, si, t_start=expected["t_start"], t_end=expected["t_end"])
+    assert len(ours) == len(expected)
+    differences = _max_differences(ours, expected)
+    assert max(differences.values()) < 1e-6, differences
+    if "date" in incidence.columns:
+        assert (ours["date_start"].dt.strftime("%Y-%m-%d") == expected["date_start"]).all()
+        assert (ours["date_end"].dt.strftime("%Y-%m-%d") == expected["date_end"]).all()
+
+
+@pytest.mark.realdata
+def test_default_windows_are_epiestims(real_data: Path) -> None:
+    """Without t_start/t_end, weekly windows 2..T-6 are EpiEstim's default (Example 1's)."""
+    incidence, expected = _example(real_data, 1)
+    si = pd.read_csv(real_data / "epiestim" / "expected_Example1_si_distr.csv")["si_distr"]
+    ours = estimate_rt(incidence, si.to_numpy(), window=7)
+    assert ours["t_start"].tolist() == expected["t_start"].tolist()
+    assert ours["t_end"].tolist() == expected["t_end"].tolist()
+    assert max(_max_differences(ours, expected).values()) < 1e-6
+
+
+@pytest.mark.realdata
+def test_example_4_uncertain_si_within_epiestims_monte_carlo_error(real_data: Path) -> None:
+    """Example 4 pools 100 x 100 random draws in R: with the same 100 SI samples our exact
+    mixture must lie within 4.5 Monte Carlo standard errors of every published value."""
+    incidence, expected = _example(real_data, 4)
+    samples = pd.read_csv(real_data / "epiestim" / "expected_Example4_SI_Moments_samples.csv")
+    ours = estimate_rt_si_samples(
+        incidence,
+        samples["Mean"],
+        samples["Std"],
+        t_start=expected["t_start"],
+        t_end=expected["t_end"],
+    )
+    draws = 100 * 100
+    se_mean = ours["std"] / np.sqrt(draws)
+    assert (np.abs(ours["mean"] - expected["Mean(R)"]) < 4.5 * se_mean).all()
+    assert (np.abs(ours["std"] / expected["Std(R)"] - 1) < 0.05).all()
+    # a quantile's Monte Carlo SE: sqrt(q (1 - q) / N) / the mixture's density at the quantile
+    components = [
+        estimate_rt(
+            incidence,
+            discretised_gamma_si(mean, sd, max_days=len(incidence)),
+            t_start=expected["t_start"],
+            t_end=expected["t_end"],
+        )
+        for mean, sd in zip(samples["Mean"], samples["Std"], strict=True)
+    ]
+    for q in QUANTILES:
+        column = f"q{q:g}"
+        x = ours[column].to_numpy()
+        density = np.mean(
+            [stats.gamma.pdf(x, c["shape"], scale=c["scale"]) for c in components], axis=0
+        )
+        se = np.sqrt(q * (1 - q) / draws) / density
+        error = np.abs(ours[column] - expected[EPIESTIM_COLUMNS[column]])
+        assert (error < 4.5 * se).all(), (column, float((error / se).max()))
+
+
+# -- the serial interval ------------------------------------------------------------------------
+
+
+def test_discretised_gamma_si_is_a_distribution_from_day_one() -> None:
+    w = discretised_gamma_si(4.8, 2.3)
+    assert w[0] == 0.0
+    assert w.sum() == pytest.approx(1.0, abs=1e-9)
+    assert float(np.dot(np.arange(w.size), w)) == pytest.approx(4.8, abs=1e-6)
+    assert discretised_gamma_si(4.8, 2.3, max_days=10).size == 11
+
+
+@pytest.mark.parametrize(
+    ("mean", "sd", "message"),
+    [
+        (1.0, 1.0, "si_mean: must be greater than 1"),
+        (3.0, 0.0, "si_sd: must be positive"),
+        (3.0, -1.0, "si_sd: must be positive"),
+        (float("nan"), 1.0, "si_mean"),
+    ],
+)
+def test_discretised_gamma_si_refuses_bad_parameters(mean: float, sd: float, message: str) -> None:
+    with pytest.raises(AnalyticsError, match=message):
+        discretised_gamma_si(mean, sd)
+
+
+@pytest.mark.parametrize(
+    ("si", "message"),
+    [
+        ([0.1, 0.5, 0.4], "si_distr: day 0 must have probability 0"),
+        ([0.0, 0.5, 0.4], "si_distr: must sum to 1"),
+        ([0.0, 1.2, -0.2], "si_distr: negative probability -0.2 on day 2"),
+        ([0.0, float("nan"), 1.0], "si_distr: contains NaN"),
+        ([0.0], "si_distr: needs at least days 0 and 1"),
+    ],
+)
+def test_estimate_rt_refuses_a_bad_si(si: list[float], message: str) -> None:
+    with pytest.raises(AnalyticsError, match=message):
+        estimate_rt([1.0] * 20, si)
+
+
+# -- input errors -------------------------------------------------------------------------------
+
+
+def test_estimate_rt_refuses_bad_incidence() -> None:
+    dates = pd.date_range("2020-03-01", periods=10)
+    with pytest.raises(AnalyticsError, match="cases: negative count -3 on 2020-03-04"):
+        estimate_rt(pd.DataFrame({"date": dates, "cases": [1, 2, 3, -3, 4, 5, 6, 7, 8, 9]}), SI)
+    gappy = dates.delete(4)
+    with pytest.raises(AnalyticsError, match=r"date: days must be consecutive .* 2020-03-06"):
+        estimate_rt(pd.DataFrame({"date": gappy, "cases": [1] * 9}), SI)
+    with pytest.raises(AnalyticsError, match="cases: missing or non-finite count on day 2"):
+        estimate_rt([1.0, float("nan")] + [1.0] * 10, SI)
+    with pytest.raises(NotEnoughData, match="7 days is too short for a 7-day window"):
+        estimate_rt([1.0] * 7, SI)
+    with pytest.raises(AnalyticsError, match="incidence: needs a 'cases' column"):
+        estimate_rt(pd.DataFrame({"count": [1] * 10}), SI)
+    with pytest.raises(AnalyticsError, match="t_start: windows must start on day 2"):
+        estimate_rt([1.0] * 10, SI, t_start=[1], t_end=[7])
+    with pytest.raises(AnalyticsError, match="imported: 3 days but the incidence has 10"):
+        estimate_rt([1.0] * 10, SI, imported=[0, 0, 0])
+
+
+def test_first_day_cases_count_as_imported() -> None:
+    """EpiEstim moves day 1's local cases to imported: they infect but are not counted."""
+    a = estimate_rt([5, 3, 4, 6, 2, 5, 7, 3, 4, 8], SI)
+    b = estimate_rt([0, 3, 4, 6, 2, 5, 7, 3, 4, 8], SI, imported=[5] + [0] * 9)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_windows_ending_before_the_si_mean_have_no_estimate() -> None:
+    r = estimate_rt(list(range(1, 31)), discretised_gamma_si(4.5, 2.0), window=1)
+    assert r["t_end"].tolist() == list(range(2, 31))
+    assert r.loc[r["t_end"] <= 4, "mean"].isna().all()  # SI mean 4.5 days
+    assert r.loc[r["t_end"] > 4, "mean"].notna().all()
+
+
+# -- invariants ---------------------------------------------------------------------------------
+
+counts = st.lists(st.integers(min_value=0, max_value=500), min_size=10, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts, st.integers(min_value=1, max_value=8))
+def test_posterior_is_positive_and_quantiles_ordered(incidence: list[int], window: int) -> None:
+    r = estimate_rt(incidence, SI, window=window)
+    valid = r.dropna(subset=["mean"])
+    assert (valid["mean"] > 0).all()
+    assert (valid["std"] > 0).all()
+    qs = valid[[f"q{q:g}" for q in QUANTILES]].to_numpy()
+    assert (np.diff(qs, axis=1) >= 0).all()
+    assert (qs[:, 0] > 0).all()
+    assert np.allclose(valid["mean"], valid["shape"] * valid["scale"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts, st.integers(min_value=1, max_value=50), st.data())
+def test_more_cases_in_the_window_raise_the_mean(
+    incidence: list[int], extra: int, data: st.DataObject
+) -> None:
+    """Adding cases on a window's last day raises that window's Rt (it adds to the
+    numerator only: a window's own last day does not infect within it)."""
+    r = estimate_rt(incidence, SI, window=7)
+    row = data.draw(st.integers(min_value=0, max_value=len(r) - 1))
+    if np.isnan(r["mean"].iloc[row]):
+        return
+    more = list(incidence)
+    more[int(r["t_end"].iloc[row]) - 1] += extra
+    r2 = estimate_rt(more, SI, window=7)
+    assert r2["mean"].iloc[row] > r["mean"].iloc[row]
+    assert r2["q0.5"].iloc[row] > r["q0.5"].iloc[row]
