@@ -85,6 +85,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/console/isolation"): "manage_isolation",
     ("POST", "/console/isolation/alerts/{alert_id}/acknowledge"): "manage_isolation",
     ("GET", "/console/screening/plan"): "run_screening",
+    ("GET", "/console/analytics/risk"): "read_aggregates",
     ("GET", "/api/v1/screening/centres"): PUBLIC,
     ("GET", "/api/v1/screening/centres/{centre_id}"): PUBLIC,
     ("GET", "/api/v1/screening/centres/{centre_id}/slots"): PUBLIC,

@@ -1027,7 +1027,8 @@ def case_attack_rates(
     """Confirmed cases per resident by district or age band, from a case table such as
     `epicity.analytics.data.cases_frame`.
 
-    Cases with a `confirmed_date` count. Denominators: district residents from
+    Cases with a `confirmed_date` count, unless their `status` is suspected or discarded.
+    Denominators: district residents from
     `epicity.city.districts`; for age bands, `population` (columns ``group, population``) or by
     default `seoul_population_by_age` (approximate, and said so in ``attrs["denominator"]``).
     Cases without the grouping value or outside the groups are counted in ``attrs["excluded"]``.
@@ -1057,6 +1058,8 @@ def case_attack_rates(
         if col not in cases.columns:
             raise AnalyticsError(f"cases: missing column {col!r}")
     confirmed = cases[cases["confirmed_date"].notna()]
+    if "status" in cases.columns:  # a discarded (or still suspected) case is not a case
+        confirmed = confirmed[~confirmed["status"].isin(("suspected", "discarded"))]
     if confirmed.empty:
         raise NotEnoughData("cases: no confirmed case")
     if by == "district":

@@ -10,6 +10,7 @@ __all__ = ["all_routers"]
 def all_routers() -> list[APIRouter]:
     """The routers `create_app` includes."""
     from epicity.accounts.routes import router as accounts
+    from epicity.analytics.risk_pages import router as analytics_risk
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
     from epicity.isolation.pages import router as isolation_pages
@@ -41,4 +42,5 @@ def all_routers() -> list[APIRouter]:
         relief,
         relief_pages,
         screening_plan,
+        analytics_risk,
     ]
