@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from epicity.analytics.risk_cli import risk_command
+from epicity.analytics.scan_cli import hotspots_command
 
 __all__ = ["app"]
 
@@ -18,3 +19,4 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("risk")(risk_command)
+app.command("hotspots")(hotspots_command)
