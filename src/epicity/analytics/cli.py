@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from epicity.analytics.forecast_cli import forecast_command
 from epicity.analytics.risk_cli import risk_command
 from epicity.analytics.scan_cli import hotspots_command
 
@@ -20,3 +21,4 @@ app = typer.Typer(
 )
 app.command("risk")(risk_command)
 app.command("hotspots")(hotspots_command)
+app.command("forecast")(forecast_command)

@@ -45,6 +45,7 @@ __all__ = [
     "MIN_DAYS",
     "MIN_DAYS_BASELINE",
     "QUANTILES",
+    "Method",
     "RenewalModel",
     "baseline_forecast",
     "check_incidence",
