@@ -86,12 +86,12 @@ def schema_diffs(engine: sa.Engine, tables: set[str]) -> list[object]:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from epicity.db import Base
+    from epicity.db import Base, compare_options
 
     migrate(engine)
     assert set(sa.inspect(engine).get_table_names()) >= tables
     with engine.connect() as con:
-        context = MigrationContext.configure(con, opts={"compare_type": True})
+        context = MigrationContext.configure(con, opts=compare_options(con.dialect.name))
         diffs = compare_metadata(context, Base.metadata)
     return [d for d in diffs if _table_of(d, tables) in tables]
 

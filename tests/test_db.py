@@ -20,6 +20,7 @@ from epicity.db import (
     Base,
     UTCDateTime,
     alembic_config,
+    compare_options,
     database_url,
     make_engine,
     migrate,
@@ -114,7 +115,7 @@ def test_models_match_the_migrations(db_engine: sa.Engine) -> None:
     assert {"emergencies", "audit_log", "outbox", "confirmations"} <= set(Base.metadata.tables)
     migrate(db_engine)
     with db_engine.connect() as con:
-        context = MigrationContext.configure(con, opts={"compare_type": True})
+        context = MigrationContext.configure(con, opts=compare_options(con.dialect.name))
         assert compare_metadata(context, Base.metadata) == []
 
 

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Index, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -37,7 +37,9 @@ __all__ = [
     "MIGRATIONS_DIR",
     "Base",
     "UTCDateTime",
+    "compare_options",
     "database_url",
+    "dialect_index",
     "make_engine",
     "migrate",
     "session_factory",
@@ -101,6 +103,29 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: UTCDateTime()}
+
+
+def dialect_index(name: str, *expressions: Any, dialect: str) -> Index:
+    """An index created on `dialect` only. PostgreSQL needs the case list's order spelled in
+    its indexes (``DESC NULLS LAST``) where SQLite refuses that syntax and needs none (it
+    sorts NULL lowest, so a backward scan of a plain index gives that order already)."""
+    index = Index(name, *expressions, info={"dialect": dialect})
+    index.ddl_if(dialect=dialect)
+    return index
+
+
+def compare_options(dialect: str, keep: Callable[..., bool] | None = None) -> dict[str, Any]:
+    """Options of Alembic's `compare_metadata` on a `dialect` database: types compared, and
+    another dialect's `dialect_index` left out (Alembic does not read ``ddl_if``); `keep`,
+    when given, is the caller's own `include_object` filter."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        own = getattr(obj, "info", {}).get("dialect") if type_ == "index" else None
+        if own is not None and own != dialect:
+            return False
+        return keep is None or keep(obj, name, type_, reflected, other)
+
+    return {"compare_type": True, "include_object": include}
 
 
 def database_url(url: str | None = None) -> str:

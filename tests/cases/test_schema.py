@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from epicity.cases import models
-from epicity.db import Base, alembic_config, migrate
+from epicity.db import Base, alembic_config, compare_options, migrate
 
 TABLES = {
     "cases",
@@ -36,9 +36,8 @@ def test_models_match_the_migration(db_engine: sa.Engine) -> None:
     migrate(db_engine)
     assert set(sa.inspect(db_engine).get_table_names()) >= TABLES
     with db_engine.connect() as con:
-        context = MigrationContext.configure(
-            con, opts={"compare_type": True, "include_object": _ours}
-        )
+        opts = compare_options(con.dialect.name, _ours)
+        context = MigrationContext.configure(con, opts=opts)
         assert compare_metadata(context, Base.metadata) == []
 
 

@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from epicity.db import Base
+from epicity.db import Base, dialect_index
 
 __all__ = [
     "CASE_STATUSES",
@@ -79,6 +79,9 @@ AGE_GROUP_MAX = 8
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_LITE = "sqlite"
+
+
 def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -97,11 +100,19 @@ class Case(Base):
         Index("ix_cases_status", "status"),
         Index("ix_cases_person_id", "person_id"),
         Index("ix_cases_confirmed_date", "confirmed_date"),
-        # The case list's filters in its order (migration 0008_api_indexes).
-        Index("ix_cases_district_confirmed_date", "district", "confirmed_date"),
-        Index("ix_cases_status_confirmed_date", "status", "confirmed_date"),
-        # Both filters at once (migration 0014_case_list_filters).
-        Index("ix_cases_district_status_confirmed_date", "district", "status", "confirmed_date"),
+        # The case list's filters (migrations 0008 and 0014): on SQLite a backward scan of
+        # these gives the list's order; PostgreSQL's own are below the class (0015).
+        dialect_index(
+            "ix_cases_district_confirmed_date", "district", "confirmed_date", dialect=_LITE
+        ),
+        dialect_index("ix_cases_status_confirmed_date", "status", "confirmed_date", dialect=_LITE),
+        dialect_index(
+            "ix_cases_district_status_confirmed_date",
+            "district",
+            "status",
+            "confirmed_date",
+            dialect=_LITE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True)
@@ -125,6 +136,18 @@ class Case(Base):
 
     def __repr__(self) -> str:
         return f"Case(id={self.id!r}, source={self.source!r}, status={self.status!r})"
+
+
+# PostgreSQL sorts NULL highest, so the list's order (CASE_LIST_ORDER: confirmed_date DESC
+# NULLS LAST, id DESC) is an index of its own for each filter the list offers (0015).
+for _filters in ((), ("district",), ("status",), ("district", "status")):
+    dialect_index(
+        "_".join(("ix_cases", *_filters, "list_order")),
+        *(Case.__table__.c[name] for name in _filters),
+        Case.confirmed_date.desc().nulls_last(),
+        Case.id.desc(),
+        dialect="postgresql",
+    )
 
 
 class CaseStatusChange(Base):

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from epicity.accounts import models as accounts_models  # noqa: F401  (registers its tables)
 from epicity.cases import models as cases_models  # noqa: F401  (registers its tables)
-from epicity.db import Base, database_url, make_engine
+from epicity.db import Base, compare_options, database_url, make_engine
 from epicity.delivery import models as delivery_models  # noqa: F401  (registers its tables)
 from epicity.isolation import models as isolation_models  # noqa: F401  (registers its tables)
 from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
@@ -36,7 +36,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite cannot ALTER much
-        compare_type=True,
+        **compare_options(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
