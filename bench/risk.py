@@ -1,6 +1,6 @@
 """Benchmark: high-risk groups and places, from a synthetic outbreak and from DS4C.
 
-Generates a synthetic city (default 50,000 people for 40 days, transmission x2 so the outbreak
+Generates a synthetic city (default 50,000 people for 35 days, transmission x1.5 so the outbreak
 takes off), times the generation and each risk table, prints the tables and writes them as CSV
 and PNG (bar charts with 95% CIs) to `--out`:
 
@@ -12,7 +12,7 @@ and PNG (bar charts with 95% CIs) to `--out`:
   ``ds4c_contact_sar_age``, ``ds4c_contact_sar_route`` from `--ds4c`.
 
 Usage:
-    python bench/risk.py [--people 50000] [--days 40] [--seed 7] [--transmission 2.0]
+    python bench/risk.py [--people 50000] [--days 35] [--seed 7] [--transmission 1.5]
                          [--city DIR (reuse a generated city)] [--ds4c DIR] [--out DIR]
 """
 
@@ -34,7 +34,7 @@ from epicity.city.generate import CityConfig, generate_city
 
 REPO = Path(__file__).resolve().parents[1]
 DS4C = REPO.parent / "shared" / "data" / "real" / "ds4c"
-console = Console()
+console = Console(width=150)
 
 
 def _cell(v: object) -> str:
@@ -134,9 +134,9 @@ def ds4c_tables(root: Path, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=50_000)
-    parser.add_argument("--days", type=int, default=40)
+    parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--transmission", type=float, default=2.0)
+    parser.add_argument("--transmission", type=float, default=1.5)
     parser.add_argument("--city", type=Path, help="reuse a generated city directory")
     parser.add_argument("--ds4c", type=Path, default=DS4C)
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "analytics" / "risk")

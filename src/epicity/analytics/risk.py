@@ -72,9 +72,9 @@ METHODS: tuple[str, ...] = ("wilson", "clopper-pearson")
 # Ten-year bands; the last is open, as in DS4C's TimeAge.csv ("80s" there counts 80 and over).
 AGE_BANDS: tuple[str, ...] = ("0s", "10s", "20s", "30s", "40s", "50s", "60s", "70s", "80+")
 
-# Korea's registered residents by age, December 2019, millions rounded to 0.01 (Statistics
-# Korea, KOSIS table DT_1B04005N "resident registration population by 5-year age group",
-# summed to 10-year bands; total 51.85 million). Approximate: used as denominators only.
+# Korea's registered residents by 10-year band around December 2019 (Statistics Korea, KOSIS
+# table DT_1B04005N, resident registration population by age; total ~51.8 million), rounded to
+# 10,000 and entered by hand, not downloaded: approximate, used as denominators only.
 KOREA_POPULATION_BY_AGE: dict[str, int] = {
     "0s": 4_140_000,
     "10s": 4_860_000,
@@ -616,7 +616,9 @@ def setting_sar(
     A contact is a person whose stay overlapped a stay of an infected person (the index) at a
     place of that kind during the index's first `infectious_days` days after infection, while
     the contact was still uninfected. The contact is a secondary case when the index infected
-    them at a place of that kind. A pair met in several kinds counts once in each kind.
+    them at a place of that kind. A pair met in several kinds counts once in each kind. Only
+    indexes infected at least `infectious_days` before the end of the run count (followed up
+    in full; with a shorter run than that, every index counts and the rates are low).
     Intervals treat contacts as independent (they cluster by index: the CIs are too narrow).
 
     Returns:
@@ -624,12 +626,17 @@ def setting_sar(
         contacts; risk ratios against ``home``) plus ``index_cases``, ranked by rate.
     """
     day_s, day_t = _local_day(city, "s.start"), _local_day(city, "t.start")
+    last = max(city.end.toordinal() - infectious_days, city.start.toordinal())
+    if city.days <= infectious_days:
+        last = city.end.toordinal()
+    cutoff = date.fromordinal(last).isoformat()
     df = city.con.execute(
         f"""
         WITH src AS (
             SELECT s.person_id AS index_id, s.place_id, s.start, s."end", {day_s} AS day
             FROM stays s JOIN infections i USING (person_id)
             WHERE s."end" > i.infected_at
+              AND i.infected_at < TIMESTAMPTZ '{cutoff} 00:00:00+00'
               AND s.start < i.infected_at + INTERVAL {int(infectious_days)} DAY),
         tgt AS (SELECT t.person_id, t.place_id, t.start, t."end", {day_t} AS day FROM stays t),
         pairs AS (
