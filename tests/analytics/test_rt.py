@@ -17,7 +17,9 @@ from epicity.analytics.rt import (
     QUANTILES,
     discretised_gamma_si,
     estimate_rt,
+    estimate_rt_nowcast,
     estimate_rt_si_samples,
+    nowcast_incidence,
 )
 
 SI = discretised_gamma_si(4.0, 2.0)
@@ -224,3 +226,72 @@ def test_more_cases_in_the_window_raise_the_mean(
     r2 = estimate_rt(more, SI, window=7)
     assert r2["mean"].iloc[row] > r["mean"].iloc[row]
     assert r2["q0.5"].iloc[row] > r["q0.5"].iloc[row]
+
+
+# -- nowcast ------------------------------------------------------------------------------------
+
+
+def _renewal_outbreak(r: float, days: int, seed: int) -> np.ndarray:
+    """Daily onsets of a Poisson renewal process with constant R and the SI above."""
+    rng = np.random.default_rng(seed)
+    onsets = np.zeros(days, dtype=np.int64)
+    onsets[0] = 300
+    for t in range(1, days):
+        s = SI[1 : t + 1]
+        onsets[t] = rng.poisson(r * float(np.dot(s, onsets[t - 1 :: -1][: s.size])))
+    return onsets
+
+
+DELAY = np.array([0.1, 0.25, 0.25, 0.15, 0.1, 0.08, 0.05, 0.02])  # onset to report, days 0-7
+
+
+def _reported_by_now(onsets: np.ndarray, seed: int) -> np.ndarray:
+    """Cases by onset day that are reported by the last day (delays drawn from DELAY)."""
+    rng = np.random.default_rng(seed)
+    last = onsets.size - 1
+    reported = np.zeros_like(onsets)
+    for t, n in enumerate(onsets):
+        delays = rng.choice(DELAY.size, size=int(n), p=DELAY)
+        reported[t] = int((t + delays <= last).sum())
+    return reported
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_nowcast_recovers_the_truth_better_than_raw_counts(seed: int) -> None:
+    truth = 1.1
+    onsets = _renewal_outbreak(truth, 40, seed)
+    reported = _reported_by_now(onsets, seed + 100)
+    assert reported[-1] < onsets[-1]  # the last days are incomplete
+    raw = estimate_rt(reported, SI)
+    now = estimate_rt_nowcast(reported, SI, DELAY, samples=200, seed=seed)
+    complete = estimate_rt(onsets, SI)
+    # the last day (10% reported) is below min_reported = 0.2: its window is not estimated
+    assert now["t_end"].iloc[-1] == len(onsets) - 1
+    raw = raw[raw["t_end"] <= len(onsets) - 1]
+    complete = complete[complete["t_end"] <= len(onsets) - 1]
+    last_raw, last_now = raw["mean"].iloc[-1], now["mean"].iloc[-1]
+    last_complete = complete["mean"].iloc[-1]  # what full reporting would give
+    # raw counts are biased down on the last window, the nowcast is not
+    assert last_raw < last_complete - 0.15
+    assert abs(last_now - last_complete) < 0.03
+    assert abs(last_now - truth) < abs(last_raw - truth) / 3
+    assert now["q0.025"].iloc[-1] < truth < now["q0.975"].iloc[-1]
+    # the nowcast's interval is wider than that of the complete data (it carries the unknown)
+    assert (now["q0.975"] - now["q0.025"]).iloc[-1] > (
+        complete["q0.975"] - complete["q0.025"]
+    ).iloc[-1]
+
+
+def test_nowcast_incidence_divides_by_the_reported_share() -> None:
+    dates = pd.date_range("2020-03-01", periods=6)
+    inc = pd.DataFrame({"date": dates, "cases": [40, 40, 40, 40, 30, 8]})
+    now = nowcast_incidence(inc, [0.2, 0.5, 0.3], samples=4000, seed=1)
+    assert now["reported"].round(6).tolist() == [1.0, 1.0, 1.0, 1.0, 0.7, 0.2]
+    assert now["nowcast"].tolist() == pytest.approx([40, 40, 40, 40, 30 / 0.7, 40])
+    assert (now["q0.025"].iloc[:4] == 40).all()
+    assert now["q0.025"].iloc[-1] < 40 < now["q0.975"].iloc[-1]
+    assert now["date"].iloc[-1] == dates[-1]
+    with pytest.raises(AnalyticsError, match="delay: must sum to 1"):
+        nowcast_incidence(inc, [0.2, 0.5])
+    with pytest.raises(AnalyticsError, match="probability 0 of reporting on the same day"):
+        nowcast_incidence(inc, [0.0, 0.5, 0.5])

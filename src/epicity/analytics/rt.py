@@ -35,6 +35,10 @@ __all__ = [
     "check_si_distr",
     "discretised_gamma_si",
     "estimate_rt",
+    "estimate_rt_nowcast",
+    "estimate_rt_si_samples",
+    "nowcast_incidence",
+    "nowcast_samples",
     "overall_infectivity",
 ]
 
@@ -378,13 +382,18 @@ def estimate_rt_si_samples(
                 t_end=t_end,
             )
         )
-    base = runs[0]
     shapes = np.stack([r["shape"].to_numpy() for r in runs])  # samples x windows
-    scales = np.stack([r["scale"].to_numpy() for r in runs])
     used = ~np.isnan(shapes)
     # EpiEstim keeps a sample for a window when the window ends after the sample's SI mean.
-    used &= base["t_end"].to_numpy()[None, :] > means[:, None]
-    out = base.drop(columns=["shape", "scale"]).copy()
+    used &= runs[0]["t_end"].to_numpy()[None, :] > means[:, None]
+    return _mixture(runs, used)
+
+
+def _mixture(runs: list[pd.DataFrame], used: np.ndarray) -> pd.DataFrame:
+    """The equal mixture of each window's gamma posteriors over the runs (where `used`)."""
+    shapes = np.stack([r["shape"].to_numpy() for r in runs])  # runs x windows
+    scales = np.stack([r["scale"].to_numpy() for r in runs])
+    out = runs[0].drop(columns=["shape", "scale"]).copy()
     count = used.sum(axis=0)
     comp_mean = np.where(used, shapes * scales, 0.0)
     comp_second = np.where(used, shapes * scales**2 + (shapes * scales) ** 2, 0.0)
@@ -423,3 +432,189 @@ def _mixture_quantiles(
         lo = np.where(below, mid, lo)
         hi = np.where(below, hi, mid)
     return np.where(ok, 0.5 * (lo + hi), np.nan)
+
+
+# -- nowcast ------------------------------------------------------------------------------------
+
+
+def _delay_cdf(pmf: np.ndarray, days: int) -> np.ndarray:
+    """F(k) = P(delay <= k) for k = 0..days-1 from a delay pmf (day 0 first)."""
+    cdf = np.cumsum(pmf)
+    if cdf.size < days:
+        cdf = np.concatenate([cdf, np.full(days - cdf.size, cdf[-1])])
+    return np.asarray(np.minimum(cdf[:days], 1.0), dtype=float)
+
+
+def _check_delay(pmf: Sequence[float] | np.ndarray, what: str = "delay") -> np.ndarray:
+    p = np.asarray(pmf, dtype=float)
+    if p.ndim != 1 or p.size == 0:
+        raise AnalyticsError(f"{what}: needs at least day 0")
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
+        raise AnalyticsError(f"{what}: probabilities must be finite and non-negative")
+    if abs(p.sum() - 1.0) > _SI_SUM_TOLERANCE:
+        raise AnalyticsError(f"{what}: must sum to 1 (sums to {p.sum():.6g})")
+    return np.asarray(p / p.sum(), dtype=float)
+
+
+def nowcast_samples(
+    incidence: pd.DataFrame | Sequence[float] | np.ndarray,
+    delay_pmf: Sequence[float] | np.ndarray,
+    *,
+    delay_samples: Sequence[Sequence[float] | np.ndarray] | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    """Draws of the complete daily counts, given the counts reported so far.
+
+    The last day of `incidence` is "now". A case of day t (k = now - t days ago) has been
+    reported with probability F(k), the delay's distribution function. The counts still
+    missing are negative binomial: ``N_t`` reported of a total ``M_t`` gives
+    ``M_t - N_t ~ NegBin(N_t, F(k))`` (the posterior under the scale-invariant prior
+    ``1/M``), whose mean makes ``E[M_t] = N_t / F(k)``. With `delay_samples` (e.g. pmfs from
+    `epicity.analytics.serial`'s bootstrap) each draw uses one at random, so the delay's
+    uncertainty is carried too.
+
+    Returns:
+        Array of shape ``(samples, days)``.
+    """
+    local, imp, _ = _incidence_arrays(incidence, None)
+    local = local + imp  # every reported case, day 1's included
+    pmf = _check_delay(delay_pmf)
+    pmfs = [pmf] if not delay_samples else [_check_delay(d) for d in delay_samples]
+    if samples < 1:
+        raise AnalyticsError(f"samples: must be at least 1 (got {samples})")
+    n = local.size
+    # F(now - t) for each day t: the last day has had k = 0 days.
+    cdfs = np.stack([_delay_cdf(p, n)[::-1] for p in pmfs])
+    if np.any(cdfs[:, -1] <= 0):
+        raise AnalyticsError("delay: probability 0 of reporting on the same day; cannot nowcast")
+    rng = np.random.default_rng(seed)
+    which = rng.integers(0, len(pmfs), size=samples)
+    share = cdfs[which]  # samples x days
+    observed = np.rint(local).astype(np.int64)
+    missing = np.zeros((samples, n))
+    positive = observed > 0
+    if positive.any():
+        p = np.clip(share[:, positive], 1e-12, 1.0)
+        missing[:, positive] = rng.negative_binomial(
+            np.broadcast_to(observed[positive], p.shape), p
+        )
+    return np.asarray(observed[None, :] + missing, dtype=float)
+
+
+def nowcast_incidence(
+    incidence: pd.DataFrame | Sequence[float] | np.ndarray,
+    delay_pmf: Sequence[float] | np.ndarray,
+    *,
+    delay_samples: Sequence[Sequence[float] | np.ndarray] | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The daily counts corrected for cases not yet reported, with a 95% interval.
+
+    Args:
+        incidence: counts so far by the day of the event the delay runs from (usually
+            symptom onset), last day = now; a DataFrame with ``date``/``cases`` or a sequence.
+        delay_pmf: probability of each reporting delay in days, day 0 first (e.g.
+            `epicity.analytics.serial.censored_pmf` of the onset-to-confirmation fit).
+        delay_samples: alternative delay pmfs drawn from the delay's uncertainty.
+        samples: draws for the interval.
+        seed: random seed.
+
+    Returns:
+        Columns (``date``,) ``cases`` (reported so far), ``reported`` (the expected share
+        reported by now, F(k)), ``nowcast`` (``cases / reported``), ``q0.025``, ``q0.5``,
+        ``q0.975`` (from the draws).
+
+    Example:
+        >>> now = nowcast_incidence([10, 10, 10, 6, 3], [0.5, 0.3, 0.2], samples=200)
+        >>> now["nowcast"].round(1).tolist()
+        [10.0, 10.0, 10.0, 7.5, 6.0]
+    """
+    local, imp, dates = _incidence_arrays(incidence, None)
+    local = local + imp  # every reported case, day 1's included
+    pmf = _check_delay(delay_pmf)
+    draws = nowcast_samples(incidence, pmf, delay_samples=delay_samples, samples=samples, seed=seed)
+    share = _delay_cdf(pmf, local.size)[::-1]
+    out = pd.DataFrame()
+    if dates is not None:
+        out["date"] = dates.to_numpy()
+    out["cases"] = np.rint(local).astype(np.int64)
+    out["reported"] = share
+    out["nowcast"] = out["cases"] / share
+    for q in (0.025, 0.5, 0.975):
+        out[_qname(q)] = np.quantile(draws, q, axis=0)
+    return out
+
+
+def estimate_rt_nowcast(
+    incidence: pd.DataFrame | Sequence[float] | np.ndarray,
+    si_distr: Sequence[float] | np.ndarray,
+    delay_pmf: Sequence[float] | np.ndarray,
+    *,
+    window: int = 7,
+    mean_prior: float = 5.0,
+    std_prior: float = 5.0,
+    delay_samples: Sequence[Sequence[float] | np.ndarray] | None = None,
+    samples: int = 200,
+    min_reported: float = 0.2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Rt on nowcast incidence: the posterior mixed over draws of the complete counts.
+
+    Each draw of `nowcast_samples` gives a gamma posterior per window; the result is their
+    equal mixture (as `estimate_rt_si_samples`), so the uncertainty of the cases still to
+    come widens the last windows' intervals. Days with less than `min_reported` of their
+    cases expected by now are too uncertain to estimate from and are dropped from the end
+    first (the output's last window ends on the last day kept).
+
+    Args:
+        incidence: as `nowcast_incidence`.
+        si_distr: as `estimate_rt`.
+        delay_pmf: as `nowcast_incidence`.
+        window: as `estimate_rt`.
+        mean_prior: as `estimate_rt`.
+        std_prior: as `estimate_rt`.
+        delay_samples: as `nowcast_incidence`.
+        samples: nowcast draws.
+        min_reported: smallest expected reported share of a day kept (0..1).
+        seed: random seed.
+
+    Returns:
+        `estimate_rt`'s columns without ``shape`` and ``scale``.
+
+    Example:
+        >>> inc = [2, 3, 5, 8, 12, 18, 26, 38, 50, 60, 55, 40]
+        >>> r = estimate_rt_nowcast(inc, discretised_gamma_si(4.0, 2.0), [0.3, 0.4, 0.3])
+        >>> int(r["t_end"].iloc[-1])
+        12
+    """
+    if not 0.0 <= min_reported < 1.0:
+        raise AnalyticsError(f"min_reported: must be in [0, 1) (got {min_reported})")
+    local, imp, dates = _incidence_arrays(incidence, None)
+    local = local + imp  # estimate_rt counts day 1's cases as imported again
+    pmf = _check_delay(delay_pmf)
+    share = _delay_cdf(pmf, local.size)[::-1]
+    keep = (
+        int(np.flatnonzero(share >= min_reported)[-1]) + 1 if (share >= min_reported).any() else 0
+    )
+    frame = pd.DataFrame({"cases": local[:keep]})
+    if dates is not None:
+        frame.insert(0, "date", dates.to_numpy()[:keep])
+    if keep < window + 1:
+        raise NotEnoughData(
+            f"cases: {keep} days with at least {min_reported:.0%} reported, too short for a "
+            f"{window}-day window after the first day"
+        )
+    full = pd.DataFrame({"cases": local})
+    draws = nowcast_samples(full, pmf, delay_samples=delay_samples, samples=samples, seed=seed)[
+        :, :keep
+    ]
+    runs = []
+    for draw in draws:
+        frame["cases"] = draw
+        runs.append(
+            estimate_rt(frame, si_distr, window=window, mean_prior=mean_prior, std_prior=std_prior)
+        )
+    used = ~np.isnan(np.stack([r["shape"].to_numpy() for r in runs]))
+    return _mixture(runs, used)
