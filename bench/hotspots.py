@@ -21,8 +21,9 @@ to 7 days, at most 10% of the population, 999 replications).
   threshold; for a daily analysis, the share of days with a false signal.
 
 Thresholds: p < 0.05 (recurrence interval >= 20 days) and recurrence interval >= 100 days
-(p <= 0.01). Daily totals are the same in every run of a row, so the replicated null
-maxima are computed once per row and shared by its runs (`run_scan`'s ``null_cache``).
+(p <= 0.01), with SaTScan's minimum of 2 cases in a cluster and with 5. Daily totals are
+the same in every run of a row, so the replicated null maxima are computed once per row and
+shared by its runs (`run_scan`'s ``null_cache``).
 
 It also times a full daily run (999 replications, nothing cached) on the grid and on the
 25 districts.
@@ -124,6 +125,7 @@ def run_row(
     *,
     extra: int,
     kind: str,
+    min_cases: int,
     runs: int,
     daily: int,
     radius_m: float,
@@ -152,6 +154,7 @@ def run_row(
             max_days=MAX_DAYS,
             study_days=STUDY_DAYS,
             max_population_share=MAX_SHARE,
+            min_cases=min_cases,
             replications=replications,
             seed=seed,
             null_cache=cache,
@@ -172,6 +175,7 @@ def run_row(
     return {
         "background": kind,
         "extra_cases": extra,
+        "min_cases": min_cases,
         "runs": runs,
         "background_in_cluster": bg,
         "relative_risk": (bg + extra) / bg if extra else float("nan"),
@@ -190,7 +194,7 @@ def time_daily(cells: pd.DataFrame, daily: int, replications: int, seed: int) ->
         pop = locs["population"].to_numpy(dtype=float)
         grid = background(pop / pop.sum(), daily, "poisson", rng)
         counts = as_counts(grid, locs)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = run_scan(
             counts,
             locs,
@@ -206,6 +210,7 @@ def time_daily(cells: pd.DataFrame, daily: int, replications: int, seed: int) ->
                 "windows": result.windows,
                 "replications": replications,
                 "seconds": time.perf_counter() - started,
+                "cpu_seconds": time.process_time() - cpu,
             }
         )
     return pd.DataFrame(rows)
@@ -232,13 +237,16 @@ def main(argv: list[str] | None = None) -> None:
     console.print(f"{len(cells)} cells of {args.cell_m:g} m with residents")
     cache: dict[str, NDArray[np.float64]] = {}
     rows = []
-    scenarios = [("poisson", 0), ("households", 0)] + [("poisson", e) for e in SIZES]
-    for kind, extra in scenarios:
+    scenarios = [("poisson", 0, 2), ("households", 0, 2)] + [("poisson", e, 2) for e in SIZES]
+    # A window must hold 5 cases: one household alone no longer makes a cluster.
+    scenarios += [("households", 0, 5), ("poisson", 0, 5), ("poisson", 8, 5), ("poisson", 12, 5)]
+    for kind, extra, min_cases in scenarios:
         rows.append(
             run_row(
                 cells,
                 extra=extra,
                 kind=kind,
+                min_cases=min_cases,
                 runs=args.runs,
                 daily=args.daily,
                 radius_m=args.radius_m,
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
                 cache=cache,
             )
         )
-        console.print(f"  {kind} +{extra}: done in {rows[-1]['seconds']:.1f} s")
+        console.print(f"  {kind} +{extra} (min {min_cases}): done in {rows[-1]['seconds']:.1f} s")
     power = pd.DataFrame(rows)
     timing = time_daily(cells, args.daily, args.replications, args.seed)
 
@@ -258,6 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for column in (
         "background",
+        "min cases",
         "injected cases",
         "expected in cluster",
         "RR",
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         table.add_row(
             str(r["background"]),
+            str(r["min_cases"]),
             str(r["extra_cases"]) if r["extra_cases"] else "none (false alarms)",
             f"{r['background_in_cluster']:.2f}" if r["extra_cases"] else "",
             f"{r['relative_risk']:.1f}" if r["extra_cases"] else "",
@@ -276,10 +286,16 @@ def main(argv: list[str] | None = None) -> None:
         )
     console.print(table)
     timed = Table(title="One daily run, nothing cached")
-    for column in ("locations", "windows", "replications", "seconds"):
+    for column in ("locations", "windows", "replications", "seconds", "CPU seconds"):
         timed.add_column(column, justify="right")
     for t in timing.itertuples():
-        timed.add_row(t.locations, f"{t.windows:,}", str(t.replications), f"{t.seconds:.2f}")
+        timed.add_row(
+            t.locations,
+            f"{t.windows:,}",
+            str(t.replications),
+            f"{t.seconds:.2f}",
+            f"{t.cpu_seconds:.2f}",
+        )
     console.print(timed)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,8 @@ using a scan statistic", J R Stat Soc A 164:61-72 (2001), as SaTScan implements 
 
 - **Windows.** Cylinders: a circle centred on each location, growing through its nearest
   neighbours until the population inside would pass ``max_population_share`` of the total (a
-  single location is always a window), times a period that ENDS on the analysis day
+  single location is always a window; locations at the same distance enter together),
+  times a period that ENDS on the analysis day
   (prospective: an alarm is about what is happening now) and lasts 1..``max_days`` days.
 - **Expected counts.** ``E[z, t] = w[z] * C[t]``: each day's city-wide count ``C[t]`` shared
   out by weights ``w``. With ``baseline="population"`` (the default) ``w`` is the share of the
@@ -201,9 +202,9 @@ def _check_counts(
         raise AnalyticsError(f"counts: date {counts['date'][dates.isna()].iloc[0]!r} is not a date")
     cases = pd.to_numeric(counts["cases"], errors="coerce")
     if cases.isna().any():
-        raise AnalyticsError(
-            f"counts: cases {counts['cases'][cases.isna()].iloc[0]!r} is not a number"
-        )
+        raw = counts["cases"][cases.isna()].iloc[0]
+        shown = repr(raw) if isinstance(raw, str) else str(raw)
+        raise AnalyticsError(f"counts: cases {shown} is not a number")
     values = cases.to_numpy(dtype=np.float64)
     for problem, bad in (
         ("negative count", values < 0),
@@ -233,21 +234,25 @@ def _windows(loc: _Locations, max_share: float, max_radius: float | None) -> _Wi
     dx = loc.x[:, None] - loc.x[None, :]
     dy = loc.y[:, None] - loc.y[None, :]
     dist = np.hypot(dx, dy)
-    order = np.argsort(dist, axis=1, kind="stable")
-    # The centre first even when another location shares its coordinates.
     n = len(loc.ids)
-    centre_pos = np.argmax(order == np.arange(n)[:, None], axis=1)
-    order[np.arange(n), centre_pos] = order[:, 0]
-    order[:, 0] = np.arange(n)
+    # The centre first even when another location shares its coordinates; ties by index.
+    key = dist.copy()
+    key[np.arange(n), np.arange(n)] = -1.0
+    order = np.argsort(key, axis=1, kind="stable")
     sorted_dist = np.take_along_axis(dist, order, axis=1)
     cum_pop = np.cumsum(loc.population[order], axis=1)
-    valid = cum_pop <= max_share * loc.population.sum() * (1 + 1e-12)
+    fits = cum_pop <= max_share * loc.population.sum() * (1 + 1e-12)
     if max_radius is not None:
-        valid &= sorted_dist <= max_radius
-    valid[:, 0] = True  # a single location is always a window
+        fits &= sorted_dist <= max_radius
+    fits[:, 0] = True
     # Windows grow outwards: once a neighbour does not fit, no farther one does.
-    valid = np.cumprod(valid, axis=1).astype(bool)
-    k = int(valid.sum(axis=1).max())
+    fits = np.cumprod(fits, axis=1).astype(bool)
+    # A circle holds every location at its radius: it ends after the last of a tie.
+    closes = np.ones_like(fits)
+    closes[:, :-1] = sorted_dist[:, :-1] < sorted_dist[:, 1:]
+    valid = fits & closes
+    valid[:, 0] = True  # a single location is always a window
+    k = int(np.flatnonzero(valid.any(axis=0)).max()) + 1
     return _Windows(order[:, :k], valid[:, :k], sorted_dist[:, :k])
 
 
