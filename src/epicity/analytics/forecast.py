@@ -733,11 +733,10 @@ def relative_wis(
     if baseline not in models:
         raise AnalyticsError(f"{model_column}: no {baseline!r} rows to compare with")
     # keep only the targets every model forecast
-    counts = scores.groupby(target)[model_column].nunique()
-    common = counts[counts == len(models)].index
-    kept = scores.set_index(target).loc[common].reset_index()
+    per_target = scores.groupby(target, dropna=False)[model_column].transform("nunique")
+    kept = scores[per_target.to_numpy() == len(models)]
     keys = [*group, model_column]
-    summary = kept.groupby(keys, sort=True).agg(
+    summary = kept.groupby(keys, sort=True, dropna=False).agg(
         n=("wis", "size"),
         wis=("wis", "mean"),
         ae_median=("ae_median", "mean"),
@@ -751,7 +750,7 @@ def relative_wis(
     summary = (
         summary.merge(base, on=list(group))
         if group
-        else summary.assign(baseline_wis=float(base["wis"].iloc[0]))
+        else summary.assign(baseline_wis=float(base["baseline_wis"].iloc[0]))
     )
     summary["relative_wis"] = summary["wis"] / summary["baseline_wis"]
     return summary.drop(columns="baseline_wis")[

@@ -10,7 +10,11 @@ __all__ = ["all_routers"]
 def all_routers() -> list[APIRouter]:
     """The routers `create_app` includes."""
     from epicity.accounts.routes import router as accounts
+    from epicity.analytics.forecast_pages import router as analytics_forecast
+    from epicity.analytics.pages import router as analytics_home
     from epicity.analytics.risk_pages import router as analytics_risk
+    from epicity.analytics.scan_pages import router as analytics_hotspots
+    from epicity.analytics.scenario_pages import router as analytics_scenarios
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
     from epicity.isolation.pages import router as isolation_pages
@@ -42,5 +46,9 @@ def all_routers() -> list[APIRouter]:
         relief,
         relief_pages,
         screening_plan,
+        analytics_home,
         analytics_risk,
+        analytics_hotspots,
+        analytics_forecast,
+        analytics_scenarios,
     ]
