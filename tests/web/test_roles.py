@@ -88,6 +88,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/console/analytics"): "read_aggregates",
     ("GET", "/console/analytics/risk"): "read_aggregates",
     ("GET", "/console/analytics/hotspots"): "read_aggregates",
+    ("GET", "/console/analytics/hotspots"): "read_aggregates",
     ("GET", "/console/analytics/forecast"): "read_aggregates",
     ("GET", "/console/analytics/scenarios"): "read_aggregates",
     ("GET", "/api/v1/screening/centres"): PUBLIC,

@@ -14,6 +14,7 @@ def all_routers() -> list[APIRouter]:
     from epicity.analytics.pages import router as analytics_home
     from epicity.analytics.risk_pages import router as analytics_risk
     from epicity.analytics.scan_pages import router as analytics_hotspots
+    from epicity.analytics.scan_pages import router as analytics_hotspots
     from epicity.analytics.scenario_pages import router as analytics_scenarios
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
@@ -48,6 +49,7 @@ def all_routers() -> list[APIRouter]:
         screening_plan,
         analytics_home,
         analytics_risk,
+        analytics_hotspots,
         analytics_hotspots,
         analytics_forecast,
         analytics_scenarios,
