@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from tests.web.conftest import LiveService, live  # noqa: F401  (the live service fixture)
+from typer.testing import CliRunner
 
+from epicity.analytics.data import read_incidence_csv
 from epicity.analytics.errors import AnalyticsError, NotEnoughData
 from epicity.analytics.rt import (
     EPIESTIM_COLUMNS,
@@ -21,6 +24,7 @@ from epicity.analytics.rt import (
     estimate_rt_si_samples,
     nowcast_incidence,
 )
+from epicity.cli import app as cli_app
 
 SI = discretised_gamma_si(4.0, 2.0)
 
@@ -295,3 +299,193 @@ def test_nowcast_incidence_divides_by_the_reported_share() -> None:
         nowcast_incidence(inc, [0.2, 0.5])
     with pytest.raises(AnalyticsError, match="probability 0 of reporting on the same day"):
         nowcast_incidence(inc, [0.0, 0.5, 0.5])
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def _write_cases(path: Path, counts: list[int], district: str | None = None) -> None:
+    dates = pd.date_range("2020-03-01", periods=len(counts))
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "cases": counts})
+    if district is not None:
+        frame.insert(1, "district", district)
+    frame.to_csv(path, index=False)
+
+
+COUNTS = [3, 4, 6, 5, 8, 9, 12, 14, 13, 18, 20, 19, 25, 24, 30]
+
+
+def test_cli_rt_writes_epiestims_table_and_a_chart(tmp_path: Path) -> None:
+    cases, out, png = tmp_path / "cases.csv", tmp_path / "rt.csv", tmp_path / "rt.png"
+    _write_cases(cases, COUNTS)
+    args = ["analytics", "rt", "--cases", str(cases), "--si-mean", "4.7", "--si-sd", "2.9"]
+    done = runner.invoke(cli_app, [*args, "--window", "7", "--out", str(out), "--png", str(png)])
+    assert done.exit_code == 0, done.output
+    table = pd.read_csv(out)
+    assert list(table.columns) == [*EPIESTIM_COLUMNS.values(), "date_start", "date_end"]
+    expected = estimate_rt(read_incidence_csv(cases), discretised_gamma_si(4.7, 2.9))
+    assert table["Mean(R)"].to_numpy() == pytest.approx(expected["mean"].to_numpy(), rel=1e-12)
+    assert table["date_end"].iloc[-1] == "2020-03-15"
+    assert png.stat().st_size > 10_000
+
+
+def test_cli_rt_non_parametric_si_and_nowcast(tmp_path: Path) -> None:
+    cases, si_file, delay_file = tmp_path / "c.csv", tmp_path / "si.csv", tmp_path / "d.csv"
+    _write_cases(cases, COUNTS)
+    si = discretised_gamma_si(4.0, 2.0, max_days=20)
+    pd.DataFrame({"t": range(21), "si_distr": si / si.sum()}).to_csv(si_file, index=False)
+    pd.DataFrame({"day": [0, 1, 2], "pmf": [0.3, 0.4, 0.3]}).to_csv(delay_file, index=False)
+    out = tmp_path / "rt.csv"
+    base = ["analytics", "rt", "--cases", str(cases), "--si-distr", str(si_file)]
+    assert runner.invoke(cli_app, [*base, "--out", str(out)]).exit_code == 0
+    raw = pd.read_csv(out)
+    done = runner.invoke(cli_app, [*base, "--out", str(out), "--nowcast-delay", str(delay_file)])
+    assert done.exit_code == 0, done.output
+    now = pd.read_csv(out)
+    assert now["t_end"].tolist() == raw["t_end"].tolist()
+    assert now["Mean(R)"].iloc[-1] > raw["Mean(R)"].iloc[-1]  # unreported cases added back
+    done = runner.invoke(
+        cli_app,
+        [*base, "--out", str(out), "--nowcast-delay-mean", "2", "--nowcast-delay-sd", "1"],
+    )
+    assert done.exit_code == 0, done.output
+
+
+def test_cli_rt_by_district(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    _write_cases(a, COUNTS, "Mapo-gu")
+    _write_cases(b, COUNTS[::-1], "Guro-gu")
+    both = tmp_path / "both.csv"
+    pd.concat([pd.read_csv(a), pd.read_csv(b)]).to_csv(both, index=False)
+    out = tmp_path / "rt.csv"
+    args = ["analytics", "rt", "--cases", str(both), "--si-mean", "4.7", "--si-sd", "2.9"]
+    done = runner.invoke(cli_app, [*args, "--by", "district", "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    table = pd.read_csv(out)
+    assert table.columns[0] == "district"
+    growing = table[table["district"] == "Mapo-gu"]["Mean(R)"].iloc[-1]
+    shrinking = table[table["district"] == "Guro-gu"]["Mean(R)"].iloc[-1]
+    assert growing > 1 > shrinking
+    done = runner.invoke(
+        cli_app, [*args, "--by", "district", "--district", "Jung-gu", "--out", str(out)]
+    )
+    assert done.exit_code == 2
+    assert "--district: unknown district Jung-gu" in done.output
+
+
+@pytest.mark.parametrize(
+    ("counts", "extra", "message"),
+    [
+        ([3, -3, *COUNTS[2:]], ["--si-mean", "4.7", "--si-sd", "2.9"], "cases: negative count -3"),
+        (COUNTS[:5], ["--si-mean", "4.7", "--si-sd", "2.9"], "too short for a 7-day window"),
+        (COUNTS, ["--si-mean", "4.7", "--si-sd", "0"], "si_sd: must be positive"),
+        (COUNTS, ["--si-mean", "4.7"], "--si-mean and --si-sd"),
+        (COUNTS, ["--si-mean", "4.7", "--si-sd", "2", "--district", "X"], "--district: only"),
+    ],
+)
+def test_cli_rt_errors(tmp_path: Path, counts: list[int], extra: list[str], message: str) -> None:
+    cases = tmp_path / "cases.csv"
+    _write_cases(cases, counts)
+    args = ["analytics", "rt", "--cases", str(cases), "--out", str(tmp_path / "o.csv")]
+    done = runner.invoke(cli_app, [*args, *extra])
+    assert done.exit_code == 2
+    assert message in done.output
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("t,si_distr\n0,0.1\n1,0.9\n", "si_distr: day 0 must have probability 0"),
+        ("t,si_distr\n0,0\n1,0.5\n", "si_distr: must sum to 1"),
+        ("t,si_distr\n0,0\n2,1\n", "line 3: t: expected day 1"),
+        ("day,weight\n0,0\n", "needs a si_distr, pmf or probability column"),
+    ],
+)
+def test_cli_rt_bad_si_distribution(tmp_path: Path, rows: str, message: str) -> None:
+    cases, si_file = tmp_path / "cases.csv", tmp_path / "si.csv"
+    _write_cases(cases, COUNTS)
+    si_file.write_text(rows)
+    args = ["analytics", "rt", "--cases", str(cases), "--si-distr", str(si_file)]
+    done = runner.invoke(cli_app, [*args, "--out", str(tmp_path / "o.csv")])
+    assert done.exit_code == 2
+    assert message in done.output
+
+
+def test_cli_serial_on_a_ds4c_shaped_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    lines = ["patient_id,sex,age,city,infected_by,symptom_onset_date,confirmed_date,state"]
+    day0 = pd.Timestamp("2020-03-01")
+    for i in range(1, 41):
+        onset = day0 + pd.Timedelta(days=int(rng.integers(0, 5)) + (i > 1) * 4)
+        confirmed = onset + pd.Timedelta(days=int(rng.integers(0, 6)))
+        infector = "" if i == 1 else "1"
+        lines.append(f"{i},,,Mapo-gu,{infector},{onset.date()},{confirmed.date()},isolated")
+    path = tmp_path / "PatientInfo.csv"
+    path.write_text("\n".join(lines) + "\n")
+    args = ["analytics", "serial", "--ds4c", str(path), "--out", str(tmp_path / "o")]
+    done = runner.invoke(cli_app, [*args, "--bootstrap", "20"])
+    assert done.exit_code == 0, done.output
+    summary = pd.read_csv(tmp_path / "o" / "serial_interval.csv")
+    assert summary["quantity"].tolist() == ["serial_interval"] * 2 + ["onset_to_confirmation"] * 2
+    assert summary["n"].iloc[0] == 39
+    assert (tmp_path / "o" / "delay_pmf.csv").is_file()
+    assert "39 pairs" in done.output
+    path.write_text("patient_id\n1\n")
+    done = runner.invoke(cli_app, args)
+    assert done.exit_code == 2
+    assert "lacks the column" in done.output
+
+
+# -- console page -------------------------------------------------------------------------------
+
+HTML = {"Accept": "text/html"}
+PAGE = "/console/analytics/rt"
+
+
+def test_rt_page(live: LiveService) -> None:  # noqa: F811
+    from epicity.cases.service import create_case
+    from epicity.db import session_scope
+
+    with live.client("analyst") as c:
+        empty = c.get(PAGE, headers=HTML)
+        assert empty.status_code == 422
+        assert 'id="empty"' in empty.text
+    with session_scope(live.app.state.sessions) as s:
+        for day, count in zip(pd.date_range("2021-03-01", periods=15), COUNTS, strict=True):
+            for k in range(count):
+                create_case(
+                    s, actor="test", external_ref=f"RTX-{day.day}-{k}", status="confirmed",
+                    district="Mapo-gu" if k % 2 else "Jung-gu", confirmed_date=day.date(),
+                )  # fmt: skip
+    with live.client("analyst") as c:
+        r = c.get(PAGE, headers=HTML)
+        assert r.status_code == 200, r.text
+        assert 'id="rt-data"' in r.text
+        assert 'id="incidence-data"' in r.text
+        assert 'src="/static/plotly.min.js"' in r.text
+        assert "RTX-" not in r.text  # no case reference reaches the page
+        city = estimate_rt(pd.DataFrame({"cases": COUNTS}), discretised_gamma_si(4.7, 2.9))
+        assert f"<td>{city['mean'].iloc[-1]:.2f}</td>" in r.text
+        d = c.get(
+            PAGE, params={"district": "Mapo-gu", "si_mean": "3", "si_sd": "1.5"}, headers=HTML
+        )
+        assert d.status_code == 200
+        assert "Mapo-gu: confirmed cases per day" in d.text
+        for params, message in (
+            ({"district": "Gangnam-gu"}, "unknown district"),
+            ({"si_sd": "0"}, "si_sd: must be positive"),
+            ({"si_mean": "abc"}, "si_mean must be a number"),
+            ({"si_mean": "0.5"}, "si_mean: must be greater than 1"),
+            ({"window": "0"}, "window must be a whole number"),
+        ):
+            bad = c.get(PAGE, params=params, headers=HTML)
+            assert bad.status_code == 400, params
+            assert message in bad.text
+        short = c.get(PAGE, params={"window": "20"}, headers=HTML)
+        assert short.status_code == 422
+    with live.client("citizen") as c:
+        assert c.get(PAGE, headers=HTML).status_code == 403
+    with live.client() as c:
+        assert c.get(PAGE).status_code == 401

@@ -87,7 +87,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/console/screening/plan"): "run_screening",
     ("GET", "/console/analytics"): "read_aggregates",
     ("GET", "/console/analytics/risk"): "read_aggregates",
-    ("GET", "/console/analytics/hotspots"): "read_aggregates",
+    ("GET", "/console/analytics/rt"): "read_aggregates",
     ("GET", "/console/analytics/hotspots"): "read_aggregates",
     ("GET", "/console/analytics/forecast"): "read_aggregates",
     ("GET", "/console/analytics/scenarios"): "read_aggregates",

@@ -11,6 +11,7 @@ import typer
 
 from epicity.analytics.forecast_cli import forecast_command
 from epicity.analytics.risk_cli import risk_command
+from epicity.analytics.rt_cli import rt_command, serial_command
 from epicity.analytics.scan_cli import hotspots_command
 
 __all__ = ["app"]
@@ -20,5 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("risk")(risk_command)
+app.command("rt")(rt_command)
+app.command("serial")(serial_command)
 app.command("hotspots")(hotspots_command)
 app.command("forecast")(forecast_command)

@@ -13,7 +13,7 @@ def all_routers() -> list[APIRouter]:
     from epicity.analytics.forecast_pages import router as analytics_forecast
     from epicity.analytics.pages import router as analytics_home
     from epicity.analytics.risk_pages import router as analytics_risk
-    from epicity.analytics.scan_pages import router as analytics_hotspots
+    from epicity.analytics.rt_pages import router as analytics_rt
     from epicity.analytics.scan_pages import router as analytics_hotspots
     from epicity.analytics.scenario_pages import router as analytics_scenarios
     from epicity.cases.pages import router as case_pages
@@ -49,7 +49,7 @@ def all_routers() -> list[APIRouter]:
         screening_plan,
         analytics_home,
         analytics_risk,
-        analytics_hotspots,
+        analytics_rt,
         analytics_hotspots,
         analytics_forecast,
         analytics_scenarios,
