@@ -13,6 +13,7 @@ from epicity.analytics.forecast_cli import forecast_command
 from epicity.analytics.risk_cli import risk_command
 from epicity.analytics.rt_cli import rt_command, serial_command
 from epicity.analytics.scan_cli import hotspots_command
+from epicity.analytics.scenario_cli import scenario_command
 
 __all__ = ["app"]
 
@@ -25,3 +26,4 @@ app.command("rt")(rt_command)
 app.command("serial")(serial_command)
 app.command("hotspots")(hotspots_command)
 app.command("forecast")(forecast_command)
+app.command("scenario")(scenario_command)

@@ -113,6 +113,12 @@ RESULT_SAME_DAY_S = 16 * 3600  # a same-day result arrives mid-afternoon
 RESULT_NEXT_DAY_S = DAY + 9 * 3600  # a late sample's result arrives next morning
 ISOLATION_DAYS = 14  # confirmed cases are counted as isolated for this long
 LOG_DAYS = MAX_INFECTIOUS_DAYS + 7  # contacts are kept this long for tracing
+# Where people stay together long enough to be close contacts. In markets, parks, stores,
+# stations and the screening clinic people move about and keep apart: 15 minutes there is not
+# a close contact (an infection there still makes its pair a contact).
+_CLOSE_KIND = np.array(
+    [k.name not in ("market", "park", "store", "subway_station", "hospital") for k in KINDS]
+)
 
 
 @dataclass(frozen=True)
@@ -356,6 +362,8 @@ class Outbreak:
         source = s_person[pair_src[winner]]
         place = s_place[pair_src[winner]]
         self._infect(who, when, source, place, places.kind[place].astype(np.int64), rng)
+        if self.tracer is not None:
+            self.tracer.log_infections(day, source, who, places.kind[place].astype(np.int64), when)
         return len(who)
 
     def confine(
@@ -422,6 +430,7 @@ class _Tracer:
         self.q_from = np.full(n, np.inf)  # quarantined from this second ...
         self.q_until = np.full(n, -1, dtype=np.int64)  # ... to the end of this day
         self.test_today = np.zeros(n, dtype=bool)
+        self.traced = np.zeros(n, dtype=bool)  # cases whose contacts were warned
         # Close contacts of infectious people: (day, source, contact, kind, second).
         self.log: deque[
             tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
@@ -442,6 +451,10 @@ class _Tracer:
     def day_status(self, day: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         """Take the day's tests, send the warnings due today; who stays home, who is tested."""
         ob = self.ob
+        # Warnings due today from earlier results, so those called in are tested today; then
+        # the tests; then warnings of today's results that fall within today.
+        self.warned_today = 0
+        self._warn(day)
         self._test(day)
         self._warn(day)
         isolated = ob.confirmed_day <= day
@@ -455,8 +468,10 @@ class _Tracer:
         want = np.minimum(self.symptom_test, self.trace_test)
         awaiting = (ob.test_day < day) & (day <= self.result_day)
         queue = np.flatnonzero((want <= day) & (ob.confirmed_day == NEVER) & ~awaiting)
-        # First asked, first tested; ties in a random order.
-        queue = queue[np.lexsort((self.rng.random(len(queue)), want[queue]))]
+        # Symptomatic people first (KDCA's priority for suspected cases), then first asked,
+        # first tested; ties in a random order.
+        symptomatic = self.symptom_test[queue] <= day
+        queue = queue[np.lexsort((self.rng.random(len(queue)), want[queue], ~symptomatic))]
         capacity = self.response.tests_per_day
         tested = queue if capacity is None else queue[:capacity]
         self.waiting = len(queue) - len(tested)
@@ -464,7 +479,9 @@ class _Tracer:
         self.test_today[:] = False
         self.test_today[tested] = True
         ob.test_day[tested] = day
-        self.trace_test[tested] = NEVER
+        self.trace_test[tested] = np.where(
+            self.trace_test[tested] <= day, NEVER, self.trace_test[tested]
+        )
         self.symptom_test[tested] = np.where(
             self.symptom_test[tested] <= day, NEVER, self.symptom_test[tested]
         )
@@ -474,6 +491,13 @@ class _Tracer:
             np.nan_to_num(ob.onset[tested], nan=np.inf) <= day * DAY + TEST_AT_S
         )
         positive = infected & shows
+        # An infection too recent to show is found by a follow-up test once it shows (today's
+        # model tests traced contacts no earlier than that).
+        early = tested[infected & ~shows]
+        self.trace_test[early] = np.minimum(
+            self.trace_test[early],
+            np.floor(ob.infected_at[early] / DAY).astype(np.int64) + DETECTABLE_AFTER_DAYS,
+        )
         same_day = self.rng.random(len(tested)) < SAME_DAY_RESULT_SHARE
         result_day = day + np.where(same_day, 0, 1)
         self.result_day[tested] = result_day
@@ -491,7 +515,6 @@ class _Tracer:
         self.pending.append((cases, warn.astype(np.float64)))
 
     def _warn(self, day: int) -> None:
-        self.warned_today = 0
         if not self.pending:
             return
         ob = self.ob
@@ -500,6 +523,7 @@ class _Tracer:
         due = warn < (day + 1) * DAY
         self.pending = [(cases[~due], warn[~due])] if (~due).any() else []
         cases, warn = cases[due], warn[due]
+        self.traced[cases] = True
         if not len(cases) or not self.log:
             return
         n = len(ob.infected_at)
@@ -547,18 +571,18 @@ class _Tracer:
         w = w[starts]
         last = np.maximum.reduceat(last, starts)
         dst = dst[starts]
-        self.warned_today = len(dst)
+        self.warned_today += len(dst)
         last_day = np.floor(last / DAY).astype(np.int64)
         warn_day = np.floor(w / DAY).astype(np.int64)
         if self.response.warning_delay is None:
-            test_day = np.maximum(warn_day, last_day + DETECTABLE_AFTER_DAYS)
+            test_day = warn_day
         else:
             in_q = self.q_until[dst] >= day
             self.q_from[dst] = np.where(in_q, np.minimum(self.q_from[dst], w), w)
             self.q_until[dst] = np.maximum(
                 np.where(in_q, self.q_until[dst], -1), last_day + self.response.quarantine_days
             )
-            test_day = np.maximum(warn_day + 1, last_day + DETECTABLE_AFTER_DAYS)
+            test_day = warn_day + 1
         self.trace_test[dst] = np.minimum(self.trace_test[dst], test_day)
 
     def log_contacts(
@@ -573,7 +597,7 @@ class _Tracer:
         places: Places,
     ) -> None:
         """Keep the day's close contacts of infectious people (all pairs of their stays)."""
-        keep = (overlap >= CONTACT_MIN_S) & (target != source)
+        keep = (overlap >= CONTACT_MIN_S) & (target != source) & _CLOSE_KIND[places.kind[place]]
         source, target, place = source[keep], target[keep], place[keep]
         kind = places.kind[place].astype(np.int64)
         # At work and school a person is close to a team, not to everyone in the building.
@@ -584,6 +608,38 @@ class _Tracer:
         self.log.append((day, source[close], target[close], kind[close], at))
         while self.log and self.log[0][0] < day - LOG_DAYS:
             self.log.popleft()
+
+    def log_infections(
+        self,
+        day: int,
+        source: NDArray[np.int64],
+        target: NDArray[np.int64],
+        kind: NDArray[np.int64],
+        when: NDArray[np.float64],
+    ) -> None:
+        """An infection makes its pair a contact, however short or crowded the encounter.
+
+        Someone infected by a case whose contacts were already warned (a housemate, since
+        cases isolate at home) is followed up as that case's contact from the infection on,
+        as today's model does.
+        """
+        self.log.append((day, source, target, kind, when.astype(np.float64)))
+        late = self.traced[source]
+        if not late.any():
+            return
+        target, kind, when = target[late], kind[late], when[late]
+        chance = _TRACE[kind] if self.response.reach is None else self.response.reach
+        reached = self.rng.random(len(target)) < chance
+        target, when = target[reached], when[reached]
+        infected_day = np.floor(when / DAY).astype(np.int64)
+        test_day = infected_day + DETECTABLE_AFTER_DAYS
+        if self.response.warning_delay is not None:
+            in_q = self.q_until[target] >= day
+            self.q_from[target] = np.where(in_q, np.minimum(self.q_from[target], when), when)
+            self.q_until[target] = np.maximum(
+                self.q_until[target], infected_day + self.response.quarantine_days
+            )
+        self.trace_test[target] = np.minimum(self.trace_test[target], test_day)
 
     def confine(
         self, day: int, stays: DayStays, carry: CarryOver, home: NDArray[np.int64]
