@@ -280,7 +280,7 @@ def serial_command(
     console.print(table)
     console.print(
         f"{si.intervals.size} pairs ({int((si.intervals < 0).sum())} negative); "
-        f"{si.dropped_mutual} cases in pairs naming each other left out; "
+        f"{si.dropped_mutual} links between cases naming each other left out; "
         f"{delay.dropped_negative} negative delays dropped"
     )
     console.print(f"wrote {out / 'serial_interval.csv'} and {out / 'delay_pmf.csv'}")
