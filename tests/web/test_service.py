@@ -58,15 +58,27 @@ def test_console_login_sets_a_cookie_and_logout_needs_csrf(live: LiveService) ->
 
 def test_home_and_menu_follow_the_role(live: LiveService) -> None:
     expected = {
-        "admin": ("/console/audit", {"Audit log"}),
-        "investigator": ("/console/cases", {"Cases", "Clusters", "Screening", "Capacity plan"}),
+        "admin": ("/console/audit", {"Analytics", "Audit log"}),
+        "investigator": (
+            "/console/cases",
+            {"Cases", "Clusters", "Screening", "Capacity plan", "Analytics"},
+        ),
         "health_officer": (
             "/console/cases",
-            {"Cases", "Clusters", "Screening", "Capacity plan", "Isolation", "Relief"},
+            {"Cases", "Clusters", "Screening", "Capacity plan", "Isolation", "Relief", "Analytics"},
         ),
-        "analyst": ("/docs", set()),
+        "analyst": ("/console/analytics", {"Analytics"}),
     }
-    menu = ("Cases", "Clusters", "Screening", "Capacity plan", "Isolation", "Relief", "Audit log")
+    menu = (
+        "Cases",
+        "Clusters",
+        "Screening",
+        "Capacity plan",
+        "Isolation",
+        "Relief",
+        "Analytics",
+        "Audit log",
+    )
     for role, (home, links) in expected.items():
         with live.client() as c:
             r = c.post("/login", data={"username": role, "password": PASSWORD})

@@ -27,7 +27,7 @@ HOME_PAGES = (
     (Capability.MANAGE_ISOLATION, "/console/isolation"),
     (Capability.RUN_SCREENING, "/console/screening"),
     (Capability.READ_AUDIT, "/console/audit"),
-    (Capability.READ_AGGREGATES, "/docs"),
+    (Capability.READ_AGGREGATES, "/console/analytics"),
     (Capability.READ_OWN_RECORDS, "/docs"),
 )
 
