@@ -20,11 +20,24 @@ using a scan statistic", J R Stat Soc A 164:61-72 (2001), as SaTScan implements 
 - **Clusters.** The most likely cluster is the window of highest LLR; secondary clusters are
   the next best windows that share no location with a cluster already reported (SaTScan's
   "no geographical overlap").
+- **Units.** ``unit="case"`` counts cases. ``unit="household"`` counts each household (any
+  "burst" id: a household, a shared address) once, on the date and at the location of its
+  first case in the study period; the population at risk becomes the households of each
+  location (a ``households`` column of the locations) or, where household counts are unknown,
+  the residents (residents / mean household size has the same shares whatever the mean size).
+  The Monte Carlo null assumes independent units: cases of one household are not independent
+  (a household's cases arrive together), households nearly are.
 - **Significance.** ``replications`` data sets are drawn under the null (each scanned day's
   count shared out multinomially by ``w``), each scanned the same way; the p-value of a
   cluster is ``(1 + #{replicate max LLR >= LLR}) / (R + 1)``, SaTScan's conservative choice
   for secondary clusters too. For a daily analysis the recurrence interval is ``1 / p`` days:
   how often a cluster this strong would arise by chance in daily surveillance.
+- **Calibration.** Where units are not independent and households unknown, the null can be
+  taken from the data's own past instead (Neill, "An empirical comparison of spatial scan
+  statistics for outbreak detection", Int J Health Geogr 8:20, 2009): with
+  ``calibration_days=N`` the scan's highest LLR on each of the N days before the analysis day
+  (each with its own study period) is the null sample, and ``empirical_p = (1 + #{past day's
+  max LLR >= LLR}) / (N + 1)``. Valid when the past days are quiet and like today.
 
 The scan is vectorised with numpy: every cylinder of a centre is a cumulative sum over its
 ordered neighbours, and replications are scanned in batches.
@@ -38,7 +51,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -61,6 +74,7 @@ __all__ = [
 ]
 
 Baseline = Literal["population", "history"]
+Unit = Literal["case", "household"]
 Progress = Callable[[int, int], None]
 
 CLUSTER_COLUMNS = [
@@ -82,6 +96,7 @@ CLUSTER_COLUMNS = [
     "llr",
     "p_value",
     "recurrence_days",
+    "empirical_p",
 ]
 
 # Replicates scanned at once: bounds memory to a few tens of MB on a 1 km grid of a city.
@@ -100,6 +115,9 @@ class ScanResult:
         null_max_llr: the highest LLR of each replicated null data set.
         day: the analysis day; start: the study period's first day.
         windows: how many space-time windows were scanned per data set.
+        unit: ``"case"`` or ``"household"``, what was counted.
+        past_max_llr: with ``calibration_days``, the highest LLR on each past day (the day
+            before first); empty otherwise.
     """
 
     clusters: pd.DataFrame
@@ -108,6 +126,8 @@ class ScanResult:
     day: dt.date
     start: dt.date
     windows: int
+    unit: str = "case"
+    past_max_llr: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +174,7 @@ class _Locations:
     lat: NDArray[np.float64] | None
     lon: NDArray[np.float64] | None
     population: NDArray[np.float64]
+    households: NDArray[np.float64] | None
 
 
 def _check_locations(locations: pd.DataFrame) -> _Locations:
@@ -170,6 +191,14 @@ def _check_locations(locations: pd.DataFrame) -> _Locations:
         raise AnalyticsError(
             f"locations: population must be positive, got {population[i]:g} for {ids.iloc[i]!r}"
         )
+    households = None
+    if "households" in locations.columns:
+        households = _finite(locations["households"], "locations", "households")
+        if (households <= 0).any():
+            i = int(np.flatnonzero(households <= 0)[0])
+            raise AnalyticsError(
+                f"locations: households must be positive, got {households[i]:g} for {ids.iloc[i]!r}"
+            )
     lat = lon = None
     if {"lat", "lon"} <= set(locations.columns):
         lat = _finite(locations["lat"], "locations", "lat")
@@ -183,7 +212,7 @@ def _check_locations(locations: pd.DataFrame) -> _Locations:
         x, y = LocalProjection(float(lat.mean()), float(lon.mean())).to_xy(lat, lon)
     else:
         raise AnalyticsError("locations: needs coordinates, columns x, y (metres) or lat, lon")
-    return _Locations(ids.tolist(), x, y, lat, lon, population)
+    return _Locations(ids.tolist(), x, y, lat, lon, population, households)
 
 
 def _check_counts(
@@ -316,6 +345,8 @@ def run_scan(
     max_radius_m: float | None = None,
     min_cases: int = 2,
     baseline: Baseline = "population",
+    unit: Unit = "case",
+    calibration_days: int = 0,
     replications: int = 999,
     seed: int = 0,
     max_clusters: int = 10,
@@ -327,9 +358,11 @@ def run_scan(
     Args:
         counts: columns ``location``, ``date``, ``cases`` (whole numbers >= 0). Absent
             (location, date) pairs are zero; repeated pairs are added up; rows after ``day``
-            are ignored (prospective).
+            are ignored (prospective). With ``unit="household"`` also ``household``: a
+            household (or any burst) label on every row.
         locations: ``location``, ``population`` (> 0) and coordinates: ``x``, ``y`` in
-            metres, or ``lat``, ``lon`` in degrees (projected locally).
+            metres, or ``lat``, ``lon`` in degrees (projected locally); optionally
+            ``households`` (> 0), the population at risk of the household unit.
         day: the analysis day; default the last date in ``counts``.
         max_days: longest time window (days ending on ``day``).
         study_days: days in the study period ending on ``day``; None: from the first date
@@ -339,6 +372,12 @@ def run_scan(
         min_cases: a window needs at least this many cases to be a cluster (SaTScan's 2).
         baseline: ``"population"`` (population at risk, adjusted for the daily totals) or
             ``"history"`` (each location's share of cases in the baseline days).
+        unit: ``"case"`` counts cases; ``"household"`` counts each household once, at the
+            date and location of its first case in the study period, against households
+            (``locations["households"]``, else residents) as the population at risk.
+        calibration_days: when > 0, also scan each of that many days before ``day`` (the
+            data must reach back that far plus a study period) and give each cluster an
+            ``empirical_p`` against those days' highest LLRs (Neill 2009).
         replications: Monte Carlo replications under the null (9 to 99,999).
         seed: seed of the replications.
         max_clusters: at most this many clusters are reported.
@@ -358,6 +397,10 @@ def run_scan(
         >>> result = run_scan(counts, places, max_days=3, study_days=7, max_population_share=0.4)
         >>> result.clusters.loc[0, "locations"], int(result.clusters.loc[0, "observed"])
         (['a'], 6)
+        >>> counts["household"] = ["h1", "h2", "h3"]  # a's 6 cases on 03-07: one household
+        >>> run_scan(counts, places, max_days=3, study_days=7, max_population_share=0.4,
+        ...     unit="household").clusters.empty
+        True
     """
     if not 1 <= max_days <= 366:
         raise AnalyticsError(f"max_days: must be between 1 and 366, got {max_days}")
@@ -375,10 +418,19 @@ def run_scan(
         raise AnalyticsError(f"min_cases: must be at least 1, got {min_cases}")
     if max_clusters < 1:
         raise AnalyticsError(f"max_clusters: must be at least 1, got {max_clusters}")
+    if unit not in ("case", "household"):
+        raise AnalyticsError(f"unit: must be 'case' or 'household', got {unit!r}")
+    if calibration_days < 0:
+        raise AnalyticsError(f"calibration_days: must be >= 0, got {calibration_days}")
+    if calibration_days and study_days is None:
+        raise AnalyticsError("calibration_days: needs a fixed study_days")
     loc = _check_locations(locations)
     n_loc = len(loc.ids)
     index = {name: i for i, name in enumerate(loc.ids)}
     where, when, cases = _check_counts(counts, index)
+    units = _Units.build(
+        where, when, cases, _household_codes(counts) if unit == "household" else None
+    )
 
     if day is None:
         if not len(when):
@@ -402,58 +454,59 @@ def run_scan(
             f"counts: baseline 'history' needs days before the last {max_days}, "
             f"study period has {n_days}"
         )
+    if calibration_days:
+        needed = end - calibration_days - n_days + 1
+        if not len(when) or int(when.min()) > needed:
+            raise NotEnoughData(
+                f"counts: calibration_days={calibration_days} needs data from "
+                f"{_epoch_day(needed)} ({calibration_days} past days, each with a "
+                f"{n_days}-day study period)"
+                + (f", the first date is {_epoch_day(int(when.min()))}" if len(when) else "")
+            )
     start = end - n_days + 1
-    keep = (when >= start) & (when <= end)
-    grid = np.zeros((n_days, n_loc), dtype=np.float64)
-    np.add.at(grid, (when[keep] - start, where[keep]), cases[keep])
-    daily = grid.sum(axis=1)
-    total = float(daily.sum())
-
-    if baseline == "population":
-        weights = loc.population / loc.population.sum()
-    else:
-        past = grid[: n_days - max_days].sum(axis=0)
-        if past.sum() == 0:
-            raise NotEnoughData("counts: baseline 'history' needs cases in the baseline days")
-        # Half a case spread by population keeps places without past cases scannable.
-        past = past + 0.5 * loc.population / loc.population.sum()
-        weights = past / past.sum()
-
+    # Households where they are known; else residents (the mean household size cancels out).
+    at_risk = (
+        loc.households if unit == "household" and loc.households is not None else loc.population
+    )
     win = _windows(loc, max_population_share, max_radius_m)
-    recent_days = grid[::-1][:max_days]  # day 0 = the analysis day
-    recent_totals = daily[::-1][:max_days]
-    observed = np.cumsum(recent_days, axis=0)  # (D, L): last d+1 days
-    expected = np.cumsum(recent_totals)[:, None] * weights[None, :]
-    obs_w = np.cumsum(observed.astype(np.int32)[..., win.order], axis=-1, dtype=np.int32)
-    exp_w = np.cumsum(expected[..., win.order], axis=-1)
-    scorer = _Scorer.build(exp_w, win, int(total), min_cases)
-    llr = np.zeros(obs_w.shape, dtype=np.float64)
-    llr.reshape(max_days, -1)[:, scorer.flat] = scorer.score(scorer.compact(obs_w))
+    shape = (n_days, max_days, min_cases, baseline)
+    now = _observe(units.grid(start, n_days, n_loc), at_risk, win, *shape)
+    # Calibration: the same scan on each past day, its highest LLR only.
+    past_max = np.array(
+        [
+            _observe(units.grid(start - k, n_days, n_loc), at_risk, win, *shape).llr.max(
+                initial=0.0
+            )
+            for k in range(1, calibration_days + 1)
+        ],
+        dtype=np.float64,
+    )
 
     # The null distribution depends only on the scanned days' totals, the weights and the
     # windows: a caller scanning many data sets that share them may keep it in `null_cache`.
-    key = _null_key(recent_totals, total, weights, win, min_cases, replications, seed)
+    key = _null_key(now.recent_totals, now.total, now.weights, win, min_cases, replications, seed)
     null_max = null_cache.get(key) if null_cache is not None else None
     if null_max is None:
-        null_max = _null_max_llr(scorer, win, recent_totals, weights, replications, seed, progress)
+        null_max = _null_max_llr(
+            now.scorer, win, now.recent_totals, now.weights, replications, seed, progress
+        )
         if null_cache is not None:
             null_cache[key] = null_max
     elif progress is not None:
         progress(replications, replications)
 
-    clusters = _clusters(llr, obs_w, exp_w, win, loc, total, null_max, end, max_clusters)
-    ratio = np.divide(
-        observed[-1], expected[-1], out=np.full(n_loc, np.nan), where=expected[-1] > 0
-    )
+    clusters = _clusters(now, win, loc, null_max, past_max, end, max_clusters)
+    observed, expected = now.observed[-1], now.expected[-1]
+    ratio = np.divide(observed, expected, out=np.full(n_loc, np.nan), where=expected > 0)
     member = np.zeros(n_loc, dtype=np.int64)
     for row in clusters.itertuples():
         member[[index[m] for m in row.locations]] = int(row.rank)
     by_location = pd.DataFrame(
         {
             "location": loc.ids,
-            "population": loc.population,
-            "observed": observed[-1].astype(np.int64),
-            "expected": expected[-1],
+            "population": at_risk,
+            "observed": observed.astype(np.int64),
+            "expected": expected,
             "ratio": ratio,
             "cluster": member,
         }
@@ -465,7 +518,109 @@ def run_scan(
         day=_epoch_day(end),
         start=_epoch_day(start),
         windows=int(win.valid.sum()) * max_days,
+        unit=unit,
+        past_max_llr=past_max,
     )
+
+
+def _household_codes(counts: pd.DataFrame) -> NDArray[np.int64]:
+    """Household (burst) labels of the rows as integer codes; a missing label is an error."""
+    _need_columns(counts, "counts", ["household"])
+    missing = counts["household"].isna().to_numpy()
+    if missing.any():
+        row = counts[missing].iloc[0]
+        raise AnalyticsError(
+            f"counts: household is missing on {pd.Timestamp(row['date']).date()} "
+            f"at {row['location']} (unit 'household' needs a household on every case)"
+        )
+    codes, _ = pd.factorize(counts["household"].astype(str).str.strip())
+    return np.asarray(codes, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class _Units:
+    """The counted units: cases, or each household's first case in a study period."""
+
+    where: NDArray[np.int64]
+    when: NDArray[np.int64]
+    cases: NDArray[np.int64]
+    household: NDArray[np.int64] | None  # sorted by household, then date, then location
+
+    @classmethod
+    def build(
+        cls,
+        where: NDArray[np.int64],
+        when: NDArray[np.int64],
+        cases: NDArray[np.int64],
+        household: NDArray[np.int64] | None,
+    ) -> _Units:
+        if household is None:
+            return cls(where, when, cases, None)
+        some = cases > 0  # a row with no case is no household case
+        order = np.lexsort((where[some], when[some], household[some]))
+        return cls(
+            where[some][order], when[some][order], cases[some][order], household[some][order]
+        )
+
+    def grid(self, start: int, n_days: int, n_loc: int) -> NDArray[np.float64]:
+        """(n_days, n_loc) counts of the study period from ``start``."""
+        keep = (self.when >= start) & (self.when < start + n_days)
+        grid = np.zeros((n_days, n_loc), dtype=np.float64)
+        if self.household is None:
+            np.add.at(grid, (self.when[keep] - start, self.where[keep]), self.cases[keep])
+            return grid
+        hh, when, where = self.household[keep], self.when[keep], self.where[keep]
+        first = np.ones(len(hh), dtype=bool)
+        first[1:] = hh[1:] != hh[:-1]  # rows are sorted: a household's first case leads
+        np.add.at(grid, (when[first] - start, where[first]), 1.0)
+        return grid
+
+
+@dataclass(frozen=True)
+class _Day:
+    """One data set scanned on one analysis day."""
+
+    weights: NDArray[np.float64]
+    recent_totals: NDArray[np.float64]
+    total: float
+    observed: NDArray[np.float64]  # (D, L): the last d+1 days
+    expected: NDArray[np.float64]
+    obs_w: NDArray[np.int32]  # (D, L, K): every cylinder
+    exp_w: NDArray[np.float64]
+    scorer: _Scorer
+    llr: NDArray[np.float64]
+
+
+def _observe(
+    grid: NDArray[np.float64],
+    at_risk: NDArray[np.float64],
+    win: _Windows,
+    n_days: int,
+    max_days: int,
+    min_cases: int,
+    baseline: Baseline,
+) -> _Day:
+    daily = grid.sum(axis=1)
+    total = float(daily.sum())
+    if baseline == "population":
+        weights = at_risk / at_risk.sum()
+    else:
+        past = grid[: n_days - max_days].sum(axis=0)
+        if past.sum() == 0:
+            raise NotEnoughData("counts: baseline 'history' needs cases in the baseline days")
+        # Half a case spread by population keeps places without past cases scannable.
+        past = past + 0.5 * at_risk / at_risk.sum()
+        weights = past / past.sum()
+    recent_days = grid[::-1][:max_days]  # day 0 = the analysis day
+    recent_totals = daily[::-1][:max_days]
+    observed = np.cumsum(recent_days, axis=0)
+    expected = np.cumsum(recent_totals)[:, None] * weights[None, :]
+    obs_w = np.cumsum(observed.astype(np.int32)[..., win.order], axis=-1, dtype=np.int32)
+    exp_w = np.cumsum(expected[..., win.order], axis=-1)
+    scorer = _Scorer.build(exp_w, win, int(total), min_cases)
+    llr = np.zeros(obs_w.shape, dtype=np.float64)
+    llr.reshape(max_days, -1)[:, scorer.flat] = scorer.score(scorer.compact(obs_w))
+    return _Day(weights, recent_totals, total, observed, expected, obs_w, exp_w, scorer, llr)
 
 
 def _null_key(
@@ -517,17 +672,16 @@ def _epoch_day(days: int) -> dt.date:
 
 
 def _clusters(
-    llr: NDArray[np.float64],
-    obs_w: NDArray[np.int32],
-    exp_w: NDArray[np.float64],
+    now: _Day,
     win: _Windows,
     loc: _Locations,
-    total: float,
     null_max: NDArray[np.float64],
+    past_max: NDArray[np.float64],
     end: int,
     max_clusters: int,
 ) -> pd.DataFrame:
     """Most likely cluster, then the best windows sharing no location with one reported."""
+    llr, obs_w, exp_w, total = now.llr, now.obs_w, now.exp_w, now.total
     best_d = np.argmax(llr, axis=0)  # (L, K): the best time window of each circle
     best = np.take_along_axis(llr, best_d[None], axis=0)[0]
     flat = best.ravel()
@@ -547,6 +701,7 @@ def _clusters(
         value = float(flat[pos])
         # A small tolerance: a replicate's LLR equal to the observed one counts as higher.
         p = (1 + int(np.count_nonzero(null_max >= value * (1 - 1e-12)))) / (len(null_max) + 1)
+        past = (1 + int(np.count_nonzero(past_max >= value * (1 - 1e-12)))) / (len(past_max) + 1)
         inside = (c / mu) if mu > 0 else np.inf
         outside = (total - c) / (total - mu) if total - mu > 0 else np.nan
         rows.append(
@@ -569,6 +724,7 @@ def _clusters(
                 "llr": value,
                 "p_value": p,
                 "recurrence_days": 1.0 / p,
+                "empirical_p": past if len(past_max) else np.nan,
             }
         )
         if len(rows) == max_clusters:
@@ -587,6 +743,8 @@ def space_time_scan(
     max_radius_m: float | None = None,
     min_cases: int = 2,
     baseline: Baseline = "population",
+    unit: Unit = "case",
+    calibration_days: int = 0,
     replications: int = 999,
     seed: int = 0,
     max_clusters: int = 10,
@@ -602,7 +760,8 @@ def space_time_scan(
         ``lat``, ``lon`` (NaN when the locations had none), ``radius_m``, ``n_locations``,
         ``locations`` (list of ids), ``start``, ``end`` (dates; ``end`` is ``day``), ``days``,
         ``observed``, ``expected``, ``relative_risk``, ``llr``, ``p_value``,
-        ``recurrence_days`` (``1/p`` for a daily analysis).
+        ``recurrence_days`` (``1/p`` for a daily analysis), ``empirical_p`` (against past
+        days' maxima with ``calibration_days``, else NaN).
 
     Example:
         >>> counts = pd.DataFrame({"location": ["a", "a", "b"],
@@ -625,6 +784,8 @@ def space_time_scan(
         max_radius_m=max_radius_m,
         min_cases=min_cases,
         baseline=baseline,
+        unit=unit,
+        calibration_days=calibration_days,
         replications=replications,
         seed=seed,
         max_clusters=max_clusters,
@@ -656,7 +817,11 @@ def district_locations() -> pd.DataFrame:
 
 
 def grid_counts(
-    cases: pd.DataFrame, population: pd.DataFrame, *, cell_m: float = 1000.0
+    cases: pd.DataFrame,
+    population: pd.DataFrame,
+    *,
+    cell_m: float = 1000.0,
+    household_column: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cases and residents on a square grid of ``cell_m`` metres: (counts, locations).
 
@@ -668,10 +833,14 @@ def grid_counts(
         population: one row per resident (``lat``, ``lon``) or per point with a
             ``population`` column.
         cell_m: side of a cell, metres.
+        household_column: a column of ``cases`` (and, when it has one, of ``population``)
+            holding household ids: the counts then carry a ``household`` label for
+            ``unit="household"`` (opaque numbers, not the ids) and the locations the
+            number of ``households`` in each cell.
 
     Returns:
-        ``counts`` (location, date, cases) and ``locations`` (location, x, y, lat, lon,
-        population), the inputs of `space_time_scan`.
+        ``counts`` (location, date, cases[, household]) and ``locations`` (location, x, y,
+        lat, lon, population[, households]), the inputs of `space_time_scan`.
 
     Example:
         >>> people = pd.DataFrame({"lat": [37.50, 37.50, 37.52], "lon": [127.0, 127.0, 127.0]})
@@ -701,6 +870,10 @@ def grid_counts(
         .groupby(["row", "col"], as_index=False)["population"]
         .sum()
     )
+    if household_column is not None and household_column in population.columns:
+        homes = pd.DataFrame({"row": prow, "col": pcol, "h": population[household_column]})
+        per_cell = homes.dropna().groupby(["row", "col"], as_index=False)["h"].nunique()
+        cells = cells.merge(per_cell.rename(columns={"h": "households"}), on=["row", "col"])
     cells = cells[cells["population"] > 0].reset_index(drop=True)
     cells["x"] = (cells["col"] + 0.5) * cell_m
     cells["y"] = (cells["row"] + 0.5) * cell_m
@@ -726,25 +899,48 @@ def grid_counts(
             f"cases: {int(outside.sum())} case(s) fall in cells with no residents "
             f"(first on {dates[outside.to_numpy()].iloc[0].date()})"
         )
-    counts = (
-        pd.DataFrame({"location": names.to_numpy(), "date": dates.dt.normalize().to_numpy()})
-        .groupby(["location", "date"], as_index=False)
-        .size()
-        .rename(columns={"size": "cases"})
-    )
-    locations = cells[["location", "x", "y", "lat", "lon", "population"]]
+    counts = _aggregate(names.to_numpy(), dates, cases, household_column)
+    columns = ["location", "x", "y", "lat", "lon", "population"]
+    locations = cells[columns + (["households"] if "households" in cells.columns else [])]
     return counts, locations
 
 
-def nearest_location(cases: pd.DataFrame, locations: pd.DataFrame) -> pd.DataFrame:
+def _aggregate(
+    names: NDArray[np.object_], dates: pd.Series, cases: pd.DataFrame, household: str | None
+) -> pd.DataFrame:
+    """Cases by location and date (and household label): no ids leave this function."""
+    frame = pd.DataFrame({"location": names, "date": dates.dt.normalize().to_numpy()})
+    keys = ["location", "date"]
+    if household is not None:
+        _need_columns(cases, "cases", [household])
+        ids = cases[household]
+        if ids.isna().any():
+            raise AnalyticsError(
+                f"cases: {household} is missing on {dates[ids.isna().to_numpy()].iloc[0].date()}"
+            )
+        # Opaque labels numbered in date order: they group a household's cases and say
+        # nothing else (not linkable to the people table).
+        order = np.argsort(frame["date"].to_numpy(), kind="stable")
+        codes = np.empty(len(ids), dtype=np.int64)
+        codes[order] = pd.factorize(ids.astype(str).to_numpy()[order])[0]
+        frame["household"] = codes
+        keys.append("household")
+    return frame.groupby(keys, as_index=False).size().rename(columns={"size": "cases"})
+
+
+def nearest_location(
+    cases: pd.DataFrame, locations: pd.DataFrame, *, household_column: str | None = None
+) -> pd.DataFrame:
     """Counts by location from cases with coordinates, each case at its nearest location.
 
     Args:
         cases: one row per case, ``date``, ``lat``, ``lon``.
         locations: ``location``, ``lat``, ``lon`` (e.g. `district_locations`).
+        household_column: a column of ``cases`` with household ids: the counts then carry
+            an opaque ``household`` label (see `grid_counts`).
 
     Returns:
-        ``location``, ``date``, ``cases``.
+        ``location``, ``date``, ``cases`` (and ``household``).
 
     Example:
         >>> places = pd.DataFrame({"location": ["a", "b"], "lat": [37.5, 37.6],
@@ -771,41 +967,51 @@ def nearest_location(cases: pd.DataFrame, locations: pd.DataFrame) -> pd.DataFra
         d = np.hypot(cx[s : s + 10_000, None] - lx[None], cy[s : s + 10_000, None] - ly[None])
         nearest[s : s + 10_000] = np.argmin(d, axis=1)
     names = locations["location"].astype(str).to_numpy()[nearest]
-    return (
-        pd.DataFrame({"location": names, "date": dates.dt.normalize().to_numpy()})
-        .groupby(["location", "date"], as_index=False)
-        .size()
-        .rename(columns={"size": "cases"})
-    )
+    return _aggregate(names, dates, cases, household_column)
 
 
-def _read_table(city: Path, name: str, columns: list[str]) -> pd.DataFrame:
+def _read_table(
+    city: Path, name: str, columns: list[str], optional: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """The columns of a city table; ``optional`` ones are read when the table has them."""
     for path in (city / f"{name}.parquet", city / f"{name}.csv"):
         if path.exists():
             if path.suffix == ".parquet":
-                return pd.read_parquet(path, columns=columns)
-            return pd.read_csv(path, usecols=columns)
+                import pyarrow.parquet as pq
+
+                has = set(pq.read_schema(path).names)
+                return pd.read_parquet(path, columns=columns + [c for c in optional if c in has])
+            has = set(pd.read_csv(path, nrows=0).columns)
+            return pd.read_csv(path, usecols=columns + [c for c in optional if c in has])
     raise AnalyticsError(f"city: no {name}.parquet or {name}.csv in {city}")
 
 
-def read_city(city: Path, *, cell_m: float = 1000.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_city(
+    city: Path, *, cell_m: float = 1000.0, households: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A synthetic city's confirmed cases at their homes, on a grid: (counts, locations).
 
-    Reads ``people`` (home_lat, home_lon) and ``cases`` (confirmed_date) written by
-    `epicity.city.generate.generate_city`, joins them on person_id inside this function and
-    returns aggregates only (see `grid_counts`).
+    Reads ``people`` (home_lat, home_lon, household_id) and ``cases`` (confirmed_date)
+    written by `epicity.city.generate.generate_city`, joins them on person_id inside this
+    function and returns aggregates only (see `grid_counts`). With ``households`` (and a
+    ``household_id`` in ``people``) the counts carry opaque ``household`` labels and the
+    cells their number of ``households``, for ``run_scan(..., unit="household")``.
 
     Example:
         >>> counts, cells = read_city(Path("out/city"), cell_m=1000)  # doctest: +SKIP
     """
-    people = _read_table(city, "people", ["person_id", "home_lat", "home_lon"])
+    columns = ["person_id", "home_lat", "home_lon"]
+    people = _read_table(city, "people", columns, ("household_id",) if households else ())
     cases = _read_table(city, "cases", ["person_id", "confirmed_date"])
     people = people.dropna(subset=["home_lat", "home_lon"])
     homes = cases.merge(people, on="person_id", how="inner")
+    labelled = "household_id" in people.columns and bool(people["household_id"].notna().all())
+    extra = ["household_id"] if labelled else []
     return grid_counts(
-        pd.DataFrame(
-            {"date": homes["confirmed_date"], "lat": homes["home_lat"], "lon": homes["home_lon"]}
-        ),
-        pd.DataFrame({"lat": people["home_lat"], "lon": people["home_lon"]}),
+        homes.rename(columns={"confirmed_date": "date", "home_lat": "lat", "home_lon": "lon"})[
+            ["date", "lat", "lon", *extra]
+        ],
+        people.rename(columns={"home_lat": "lat", "home_lon": "lon"})[["lat", "lon", *extra]],
         cell_m=cell_m,
+        household_column="household_id" if labelled else None,
     )
