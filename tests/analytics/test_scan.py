@@ -518,3 +518,184 @@ def test_command_refuses_bad_input_with_a_message(tmp_path: Path) -> None:
         "date,location\n2020-03-01,Mapo-gu\n", "--study-days", "1"
     )
     assert "no such file" in run("x", "--locations", str(tmp_path / "missing.csv"))
+
+
+# --------------------------------------------------------------------------------------------
+# Households and calibration
+
+
+def household_bursts(
+    seed: int, days: int = 21, per_day: int = 8
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A 6x6 grid with households (residents / 2.5); each day `per_day` households, drawn by
+    households, each with a burst of 1 + Poisson(0.5) cases on one day at its location."""
+    locations = square_grid(6)
+    locations["households"] = locations["population"] // 2.5
+    rng = np.random.default_rng(seed)
+    w = locations["households"].to_numpy() / locations["households"].sum()
+    rows = []
+    for t in range(days):
+        for h in range(per_day):
+            z = rng.choice(len(locations), p=w)
+            size = 1 + rng.poisson(0.5)
+            rows.append(
+                {
+                    "location": locations["location"].iloc[z],
+                    "date": DAY0 + pd.Timedelta(days=t),
+                    "cases": size,
+                    "household": f"h{t}_{h}",
+                }
+            )
+    return pd.DataFrame(rows), locations
+
+
+def test_household_bursts_alarm_the_case_unit_not_the_household_unit() -> None:
+    """Regression on seed 1 (no cluster injected): the bursts make the case unit alarm
+    (p = 0.002, 13 cases in 3 cells over 3 days); each household counted once, nothing is
+    significant (best p = 0.407). Over seeds 0-29 the case unit alarms at p < 0.05 on 20, the
+    household unit on 2."""
+    counts, locations = household_bursts(1)
+    kwargs = {"max_days": 3, "study_days": 21, "max_population_share": 0.2, "replications": 999}
+    by_case = run_scan(counts, locations, unit="case", **kwargs)  # type: ignore[arg-type]
+    top = by_case.clusters.iloc[0]
+    assert sorted(top["locations"]) == ["c4_5", "c5_4", "c5_5"]
+    assert (top["observed"], top["days"]) == (13, 3)
+    assert top["llr"] == pytest.approx(8.841528964367399, rel=1e-9)
+    assert top["p_value"] == pytest.approx(0.002)
+    by_household = run_scan(counts, locations, unit="household", **kwargs)  # type: ignore[arg-type]
+    assert by_household.unit == "household"
+    assert by_household.clusters["p_value"].min() == pytest.approx(0.407)
+    assert by_household.by_location["observed"].sum() == 24  # 8 households a day, 3 days
+    assert by_household.by_location["population"].sum() == locations["households"].sum()
+
+
+def test_household_unit_counts_each_household_once_at_its_first_case_in_the_period() -> None:
+    locations = square_grid(3)
+    rows = [
+        ("c0_0", "2020-03-01", 1, "a"),  # before the study period: a counts on 03-05
+        ("c0_0", "2020-03-05", 2, "a"),
+        ("c0_0", "2020-03-06", 1, "a"),
+        ("c1_1", "2020-03-06", 3, "b"),
+        ("c1_1", "2020-03-06", 1, "b"),
+        ("c2_2", "2020-03-07", 0, "c"),  # no case: no household case
+        ("c2_2", "2020-03-08", 1, "d"),  # after the day: ignored
+    ]
+    counts = pd.DataFrame(rows, columns=["location", "date", "cases", "household"])
+    kwargs = {"day": "2020-03-07", "max_days": 3, "study_days": 5, "replications": 9}
+    result = run_scan(counts, locations, unit="household", **kwargs)  # type: ignore[arg-type]
+    observed = result.by_location.set_index("location")["observed"]
+    assert observed[observed > 0].to_dict() == {"c0_0": 1, "c1_1": 1}
+    # Without a households column, residents are the population at risk.
+    assert result.by_location["population"].tolist() == locations["population"].tolist()
+    cases = run_scan(counts, locations, unit="case", **kwargs)  # type: ignore[arg-type]
+    observed = cases.by_location.set_index("location")["observed"]
+    assert observed[observed > 0].to_dict() == {"c0_0": 3, "c1_1": 4}
+
+
+def test_calibration_compares_with_past_days_maxima() -> None:
+    counts, locations = injected()
+    kwargs = {"max_days": 3, "study_days": 14, "max_population_share": 0.2, "replications": 19}
+    result = run_scan(counts, locations, calibration_days=5, **kwargs)  # type: ignore[arg-type]
+    assert len(result.past_max_llr) == 5
+    for k, value in enumerate(result.past_max_llr, start=1):
+        past = run_scan(counts, locations, day=DAY0 + pd.Timedelta(days=20 - k), **kwargs)  # type: ignore[arg-type]
+        assert value == pytest.approx(past.clusters["llr"].max() if len(past.clusters) else 0.0)
+    for row in result.clusters.itertuples():
+        above = int((result.past_max_llr >= row.llr * (1 - 1e-12)).sum())
+        assert row.empirical_p == pytest.approx((1 + above) / 6)
+    # The injected cluster beats every past day.
+    assert result.clusters.iloc[0]["empirical_p"] == pytest.approx(1 / 6)
+    plain = run_scan(counts, locations, **kwargs)  # type: ignore[arg-type]
+    assert plain.clusters["empirical_p"].isna().all()
+    assert len(plain.past_max_llr) == 0
+
+
+def test_household_and_calibration_input_is_checked() -> None:
+    counts, locations = injected()
+    assert "counts: missing column(s) household" in bad(counts, locations, unit="household")
+    labelled = counts.assign(household=["h"] * (len(counts) - 1) + [None])
+    assert "counts: household is missing on 2020-03-21" in bad(
+        labelled, locations, unit="household"
+    )
+    assert "unit: must be 'case' or 'household'" in bad(counts, locations, unit="person")
+    assert "locations: households must be positive, got 0" in bad(
+        counts, locations.assign(households=0)
+    )
+    assert "calibration_days: must be >= 0" in bad(counts, locations, calibration_days=-1)
+    assert "calibration_days: needs a fixed study_days" in bad(
+        counts, locations, calibration_days=3, study_days=None
+    )
+    with pytest.raises(NotEnoughData, match="calibration_days=10 needs data from 2020-02-27"):
+        run_scan(counts, locations, study_days=14, calibration_days=10, replications=9)
+
+
+def test_grid_counts_with_households_gives_opaque_labels() -> None:
+    people = pd.DataFrame(
+        {
+            "lat": [37.5, 37.5, 37.52, 37.52],
+            "lon": [127.0, 127.0, 127.0, 127.0],
+            "household_id": [901, 901, 902, 903],
+        }
+    )
+    cases = pd.DataFrame(
+        {
+            "date": ["2020-03-02", "2020-03-01", "2020-03-01"],
+            "lat": [37.5, 37.5, 37.52],
+            "lon": [127.0, 127.0, 127.0],
+            "household_id": [901, 901, 903],
+        }
+    )
+    counts, cells = grid_counts(cases, people, household_column="household_id")
+    assert sorted(cells["households"]) == [1, 2]
+    assert sorted(counts["household"].unique()) == [0, 1]  # not the ids
+    assert counts["cases"].sum() == 3
+    result = run_scan(counts, cells, study_days=2, max_days=2, unit="household", replications=9)
+    assert result.by_location["observed"].sum() == 2
+    with pytest.raises(AnalyticsError, match="cases: household_id is missing on 2020-03-01"):
+        grid_counts(
+            cases.assign(household_id=[1, None, 2]), people, household_column="household_id"
+        )
+
+
+def test_read_city_carries_households(tiny_city: Path) -> None:
+    counts, cells = read_city(tiny_city, cell_m=1500)
+    people = pd.read_parquet(tiny_city / "people.parquet")
+    assert cells["households"].sum() == people["household_id"].nunique()
+    assert counts["household"].nunique() <= counts["cases"].sum()
+    # Labels are numbered 0, 1, ... in date order, not the people table's household ids.
+    assert sorted(counts["household"].unique()) == list(range(counts["household"].nunique()))
+    plain, cells = read_city(tiny_city, cell_m=1500, households=False)
+    assert "household" not in plain.columns
+    assert "households" not in cells.columns
+
+
+def test_command_with_households_and_calibration(tiny_city: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clusters.csv"
+    args = ["analytics", "hotspots", "--city", str(tiny_city), "--study-days", "3"]
+    args += ["--max-days", "2", "--replications", "19", "--out", str(out), "--alpha", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "households on" in " ".join(result.output.split())
+    result = runner.invoke(app, [*args, "--unit", "case", "--calibration-days", "2"])
+    assert result.exit_code == 0, result.output
+    assert "empirical p against 2 past days" in " ".join(result.output.split())
+    assert pd.read_csv(out)["empirical_p"].between(1 / 3, 1).all()
+
+    lines = ["date,location,home"]
+    lines += [f"2020-03-{d:02d},Mapo-gu,h{d}" for d in range(1, 15)]
+    lines += ["2020-03-14,Guro-gu,g1"] * 12  # one household
+    cases = tmp_path / "cases.csv"
+    cases.write_text("\n".join(lines) + "\n")
+    base = ["analytics", "hotspots", "--cases", str(cases), "--out", str(out)]
+    base += ["--study-days", "14", "--replications", "99"]
+    assert runner.invoke(app, base).exit_code == 0
+    assert pd.read_csv(out).loc[0, "centre"] == "Guro-gu"
+    result = runner.invoke(app, [*base, "--household-column", "home"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out)
+    assert "Guro-gu" not in set(table["centre"])  # one household is no cluster
+    refused = runner.invoke(app, [*base, "--unit", "household"])
+    assert refused.exit_code == 2
+    assert "--unit household needs households" in " ".join(refused.output.split())
+    missing = runner.invoke(app, [*base, "--household-column", "family"])
+    assert "has no 'family' column" in " ".join(missing.output.split())

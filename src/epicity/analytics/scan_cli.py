@@ -4,8 +4,12 @@ Cases come from a CSV (``--cases``: one row per case with ``date`` and ``locatio
 ``date``, ``lat``, ``lon`` placed at the nearest location; or counts with a ``cases``
 column) with locations from ``--locations`` (default: Seoul's 25 districts), or from a
 synthetic city's output (``--city``: confirmed cases at their homes, on a square grid).
-The clusters are written to ``--out`` (locations joined with ';'); ``--png`` draws the
-locations coloured by observed/expected and the significant clusters' circles.
+``--unit household`` counts each household once (``--household-column`` of the cases CSV;
+``--city`` has its people's household ids and uses households by default);
+``--calibration-days N`` adds an empirical p-value against the N past days' highest LLRs
+and uses it for the alarm. The clusters are written to ``--out`` (locations joined with
+';'); ``--png`` draws the locations coloured by observed/expected and the significant
+clusters' circles.
 """
 
 from __future__ import annotations
@@ -49,11 +53,26 @@ def _first_bad(mask: pd.Series) -> int:
     return int(np.flatnonzero(mask.to_numpy())[0]) + 2
 
 
-def read_cases_csv(path: Path, locations: pd.DataFrame) -> pd.DataFrame:
-    """Counts (location, date, cases) from a case CSV; errors name the line and field."""
+def read_cases_csv(
+    path: Path, locations: pd.DataFrame, household_column: str | None = None
+) -> pd.DataFrame:
+    """Counts (location, date, cases) from a case CSV; errors name the line and field.
+
+    With ``household_column`` the counts also carry an opaque ``household`` label per row
+    (for ``unit="household"``); every case needs one."""
     frame = _read_csv(path, "cases")
     if "date" not in frame.columns:
         raise AnalyticsError(f"cases: {path} has no 'date' column")
+    if household_column is not None:
+        household_column = household_column.strip().lower()
+        if household_column not in frame.columns:
+            raise AnalyticsError(f"cases: {path} has no {household_column!r} column")
+        empty = frame[household_column].str.strip() == ""
+        if empty.any():
+            raise AnalyticsError(
+                f"cases: line {_first_bad(empty)}: {household_column} is empty "
+                "(the household unit needs a household on every case)"
+            )
     dates = pd.to_datetime(frame["date"].str.strip(), format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         line = _first_bad(dates.isna())
@@ -81,11 +100,13 @@ def read_cases_csv(path: Path, locations: pd.DataFrame) -> pd.DataFrame:
                 )
         else:
             counts = pd.Series(1, index=frame.index)
-        return (
-            pd.DataFrame({"location": where, "date": dates, "cases": counts.astype(np.int64)})
-            .groupby(["location", "date"], as_index=False)["cases"]
-            .sum()
-        )
+        rows = pd.DataFrame({"location": where, "date": dates, "cases": counts.astype(np.int64)})
+        keys = ["location", "date"]
+        if household_column is not None:
+            # Opaque labels: they group a household's cases, nothing else leaves.
+            rows["household"] = pd.factorize(frame[household_column].str.strip())[0]
+            keys.append("household")
+        return rows.groupby(keys, as_index=False)["cases"].sum()
     if {"lat", "lon"} <= set(frame.columns):
         if not {"lat", "lon"} <= set(locations.columns):
             raise AnalyticsError("locations: cases with lat, lon need locations with lat, lon")
@@ -98,8 +119,11 @@ def read_cases_csv(path: Path, locations: pd.DataFrame) -> pd.DataFrame:
                 raw = frame[field].iloc[line - 2]
                 raise AnalyticsError(f"cases: line {line}: {field} {raw!r} is not a coordinate")
             frame[field] = value
+        placed = pd.DataFrame({"date": dates, "lat": frame["lat"], "lon": frame["lon"]})
+        if household_column is not None:
+            placed["household"] = frame[household_column].str.strip()
         return nearest_location(
-            pd.DataFrame({"date": dates, "lat": frame["lat"], "lon": frame["lon"]}), locations
+            placed, locations, household_column=None if household_column is None else "household"
         )
     raise AnalyticsError(f"cases: {path} needs a 'location' column, or 'lat' and 'lon'")
 
@@ -121,8 +145,15 @@ def _read_locations(path: Path) -> pd.DataFrame:
     return frame
 
 
-def write_map(result: ScanResult, locations: pd.DataFrame, path: Path, alpha: float) -> None:
-    """Locations coloured by observed/expected; circles round clusters with p <= alpha."""
+def write_map(
+    result: ScanResult,
+    locations: pd.DataFrame,
+    path: Path,
+    alpha: float,
+    column: str = "p_value",
+) -> None:
+    """Locations coloured by observed/expected; circles round clusters with p <= alpha
+    (``column``: ``p_value``, or ``empirical_p`` with a calibration)."""
     use_xy = {"x", "y"} <= set(locations.columns)
     merged = result.by_location.merge(locations, on="location", suffixes=("", "_loc"))
     fig = Figure(figsize=(8, 7), layout="constrained")
@@ -139,16 +170,16 @@ def write_map(result: ScanResult, locations: pd.DataFrame, path: Path, alpha: fl
     size = 12 + 200 * merged["population"] / merged["population"].max()
     points = ax.scatter(px, py, c=ratio, s=size, cmap="viridis", vmin=0, vmax=5)
     fig.colorbar(points, ax=ax, label="observed / expected (last max-days days, capped at 5)")
-    shown = result.clusters[result.clusters["p_value"] <= alpha]
+    shown = result.clusters[result.clusters[column] <= alpha]
     for row in shown.itertuples():
         inside = merged["location"].isin(row.locations)
         ax.scatter(px[inside], py[inside], s=size[inside], facecolors="none", edgecolors="#D55E00")
         ax.annotate(
-            f"#{row.rank} p={row.p_value:.3f}",
+            f"#{row.rank} p={getattr(row, column):.3f}",
             (float(px[inside].mean()), float(py[inside].mean())),
             color="#D55E00",
         )
-    ax.set_title(f"Space-time scan on {result.day}: clusters with p <= {alpha:g}")
+    ax.set_title(f"Space-time scan ({result.unit}s) on {result.day}: clusters with p <= {alpha:g}")
     ax.set_aspect("equal" if use_xy else 1 / np.cos(np.radians(float(py.mean()))))
     fig.savefig(path, dpi=110)
 
@@ -191,6 +222,26 @@ def hotspots_command(
     baseline: Annotated[
         str, typer.Option("--baseline", help="Expected counts: population or history.")
     ] = "population",
+    unit: Annotated[
+        str,
+        typer.Option(
+            "--unit",
+            help="What is counted: case, household (each household once, at its first case) "
+            "or auto (household when the cases carry households: --city, --household-column).",
+        ),
+    ] = "auto",
+    household_column: Annotated[
+        str | None,
+        typer.Option("--household-column", help="Column of the cases CSV with household ids."),
+    ] = None,
+    calibration_days: Annotated[
+        int,
+        typer.Option(
+            "--calibration-days",
+            help="Also scan this many past days; alarm on the empirical p against their "
+            "highest LLRs (0: Monte Carlo p only).",
+        ),
+    ] = 0,
     alpha: Annotated[
         float, typer.Option("--alpha", help="Show and draw clusters with p <= alpha.")
     ] = 0.05,
@@ -201,6 +252,10 @@ def hotspots_command(
     try:
         if baseline not in ("population", "history"):
             raise AnalyticsError(f"--baseline must be population or history, got {baseline!r}")
+        if unit not in ("auto", "case", "household"):
+            raise AnalyticsError(f"--unit must be auto, case or household, got {unit!r}")
+        if calibration_days < 0:
+            raise AnalyticsError(f"--calibration-days must be >= 0, got {calibration_days}")
         if not 0 < alpha <= 1:
             raise AnalyticsError(f"--alpha must be in (0, 1], got {alpha}")
         if day is not None:
@@ -224,7 +279,17 @@ def hotspots_command(
             places = district_locations() if locations is None else _read_locations(locations)
             if "location" not in places.columns:
                 raise AnalyticsError("locations: no 'location' column")
-            counts = read_cases_csv(cases, places)
+            counts = read_cases_csv(cases, places, household_column)
+        if unit == "household" and "household" not in counts.columns:
+            raise AnalyticsError(
+                "--unit household needs households: --household-column NAME with --cases, "
+                "or a --city whose people have household ids"
+            )
+        chosen = (
+            "household"
+            if unit == "household" or (unit == "auto" and "household" in counts.columns)
+            else "case"
+        )
         with progress_bar() as bar:
             task = bar.add_task("replications", total=replications)
             result = run_scan(
@@ -235,6 +300,8 @@ def hotspots_command(
                 study_days=study_days,
                 max_population_share=max_share,
                 baseline="history" if baseline == "history" else "population",
+                unit="household" if chosen == "household" else "case",
+                calibration_days=calibration_days,
                 replications=replications,
                 seed=seed,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -246,11 +313,17 @@ def hotspots_command(
     table["locations"] = table["locations"].map(";".join)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
-    shown = Table(
-        title=f"Clusters on {result.day} (study period from {result.start}, "
-        f"{result.windows:,} windows, {replications} replications), p <= {alpha:g}"
+    column = "empirical_p" if calibration_days else "p_value"
+    against = (
+        f"empirical p against {calibration_days} past days"
+        if calibration_days
+        else f"{replications} replications"
     )
-    for column in (
+    shown = Table(
+        title=f"Clusters of {result.unit}s on {result.day} (study period from {result.start}, "
+        f"{result.windows:,} windows, {against}), p <= {alpha:g}"
+    )
+    for heading in (
         "rank",
         "centre",
         "locations",
@@ -260,9 +333,10 @@ def hotspots_command(
         "RR",
         "p",
         "RI (days)",
+        *(["empirical p"] if calibration_days else []),
     ):
-        shown.add_column(column, justify="right")
-    for row in result.clusters[result.clusters["p_value"] <= alpha].itertuples():
+        shown.add_column(heading, justify="right")
+    for row in result.clusters[result.clusters[column] <= alpha].itertuples():
         members = ";".join(row.locations)
         shown.add_row(
             str(row.rank),
@@ -274,9 +348,10 @@ def hotspots_command(
             f"{row.relative_risk:.2f}",
             f"{row.p_value:.3f}",
             f"{row.recurrence_days:.0f}",
+            *([f"{row.empirical_p:.3f}"] if calibration_days else []),
         )
     console.print(shown if shown.row_count else f"No cluster with p <= {alpha:g} on {result.day}.")
     if png is not None:
         png.parent.mkdir(parents=True, exist_ok=True)
-        write_map(result, places, png, alpha)
+        write_map(result, places, png, alpha, column)
     console.print(f"wrote {out}" + (f" and {png}" if png is not None else ""))
