@@ -60,6 +60,7 @@ def test_page_scans_the_cases_by_district_and_draws_the_map(live: LiveService) -
         assert "2 clusters with p" in r.text
         assert 'src="/static/plotly.min.js"' in r.text
         assert "2 cases without a confirmation date or a Seoul district left out" in r.text
+        assert "Unit: the case. The database's cases carry no household id" in r.text
         figure = json.loads(
             re.search(r'id="hotspot-data">(.*?)</script>', r.text, re.S).group(1)  # type: ignore[union-attr]
         )

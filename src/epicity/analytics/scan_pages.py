@@ -7,6 +7,10 @@ choropleth of observed/expected cases over the last ``max_days`` days on the dis
 boundaries the package ships, the detected clusters outlined, and the clusters' table. Only
 counts by district leave this module. Bad input re-renders the form with a message naming
 the field (400).
+
+The unit is the case: the database's cases carry no household id, so the page cannot count
+each household once (``unit="household"``); the page says so, since household bursts inflate
+the case unit's alarms (docs/analytics.md, "Hotspots").
 """
 
 from __future__ import annotations
@@ -189,6 +193,7 @@ def hotspots_page(
                 day=chosen,
                 max_days=days,
                 study_days=STUDY_DAYS,
+                unit="case",  # the database's cases have no household id
                 replications=reps,
                 seed=rng_seed,
             )
