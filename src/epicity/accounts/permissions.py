@@ -19,6 +19,8 @@ read_own_records                                                 x
 run_screening             x             x
 manage_isolation                        x
 decide_relief                           x
+publish_data                            x
+manage_cities      x
 =================  =====  ============  ==============  =======  =======
 
 Why this shape:
@@ -37,6 +39,10 @@ Why this shape:
 - **manage_isolation** (people in self-isolation, their check-ins and alerts) and
   **decide_relief** (approving or rejecting relief applications) are health officers' duties:
   both decide about a person's liberty or money.
+- **publish_data** (the daily figures and place notices the public sees, and corrections to
+  them) is a health officer's decision: what is published cannot be taken back quietly.
+- **manage_cities** (approving the cities that join the Cities Against COVID-19 platform) is
+  the admin's: it grants another city's publishers their API keys, not access to any person.
 - **citizen** reads their own records only: `require_own_records` checks the record's
   pseudonymous person id against the user's.
 
@@ -79,6 +85,8 @@ class Capability(StrEnum):
     RUN_SCREENING = "run_screening"
     MANAGE_ISOLATION = "manage_isolation"
     DECIDE_RELIEF = "decide_relief"
+    PUBLISH_DATA = "publish_data"
+    MANAGE_CITIES = "manage_cities"
 
 
 C = Capability
@@ -86,10 +94,12 @@ _CASEWORK = frozenset({C.READ_CASES, C.EDIT_CASES, C.READ_LOCATION, C.READ_AGGRE
 
 # The module docstring's table, as data; the two are compared by a test.
 ROLE_CAPABILITIES: Mapping[str, frozenset[Capability]] = {
-    "admin": frozenset({C.MANAGE_USERS, C.DECLARE_EMERGENCY, C.READ_AUDIT, C.READ_AGGREGATES}),
+    "admin": frozenset(
+        {C.MANAGE_USERS, C.DECLARE_EMERGENCY, C.READ_AUDIT, C.READ_AGGREGATES, C.MANAGE_CITIES}
+    ),
     "investigator": _CASEWORK | {C.RUN_SCREENING},
     "health_officer": _CASEWORK
-    | {C.APPROVE_WARNINGS, C.RUN_SCREENING, C.MANAGE_ISOLATION, C.DECIDE_RELIEF},
+    | {C.APPROVE_WARNINGS, C.RUN_SCREENING, C.MANAGE_ISOLATION, C.DECIDE_RELIEF, C.PUBLISH_DATA},
     "analyst": frozenset({C.READ_AGGREGATES}),
     CITIZEN: frozenset({C.READ_OWN_RECORDS}),
 }
