@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.schema import SchemaItem
 
 revision: str = "0018_cac"
 down_revision: str | None = "0015_case_list_order_pg"
@@ -34,9 +35,9 @@ METRICS = (
 )
 
 
-def _update_columns(table: str) -> list[sa.SchemaItem]:
+def _update_columns(table: str) -> list[SchemaItem]:
     """The columns and checks a daily update and its earlier revisions share."""
-    items: list[sa.SchemaItem] = [
+    items: list[SchemaItem] = [
         sa.Column("id", _BIG_ID, nullable=False),
         sa.Column("city_id", _BIG_ID, nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
