@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.exc import StatementError
 
 from epicity.accounts import models as accounts_models  # noqa: F401  (tables on Base.metadata)
+from epicity.cac import library_models as cac_library_models  # noqa: F401  (tables on Base.metadata)
 from epicity.cac import models as cac_models  # noqa: F401  (tables on Base.metadata)
 from epicity.cases import models as cases_models  # noqa: F401  (tables on Base.metadata)
 from epicity.db import (

@@ -40,6 +40,7 @@ __all__ = [
     "compare_options",
     "database_url",
     "dialect_index",
+    "dialect_only",
     "make_engine",
     "migrate",
     "session_factory",
@@ -114,14 +115,29 @@ def dialect_index(name: str, *expressions: Any, dialect: str) -> Index:
     return index
 
 
+# Tables and indexes a migration creates on one dialect only and no model maps, by name:
+# `compare_options` leaves them out.
+_DIALECT_ONLY: dict[str, str] = {}
+
+
+def dialect_only(dialect: str, *names: str) -> None:
+    """Declare tables and indexes that a migration creates on `dialect` only and that no model
+    maps, so the models-vs-migrations checks skip them: an SQLite FTS5 table and its shadow
+    tables; a PostgreSQL index on an expression (Alembic cannot compare those, and on SQLite
+    warns about any a model declares)."""
+    _DIALECT_ONLY.update(dict.fromkeys(names, dialect))
+
+
 def compare_options(dialect: str, keep: Callable[..., bool] | None = None) -> dict[str, Any]:
     """Options of Alembic's `compare_metadata` on a `dialect` database: types compared, and
-    another dialect's `dialect_index` left out (Alembic does not read ``ddl_if``); `keep`,
-    when given, is the caller's own `include_object` filter."""
+    another dialect's `dialect_index` left out (Alembic does not read ``ddl_if``), as are the
+    `dialect_only` objects; `keep`, when given, is the caller's own `include_object` filter."""
 
     def include(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
         own = getattr(obj, "info", {}).get("dialect") if type_ == "index" else None
         if own is not None and own != dialect:
+            return False
+        if type_ in ("table", "index") and reflected and name in _DIALECT_ONLY:
             return False
         return keep is None or keep(obj, name, type_, reflected, other)
 

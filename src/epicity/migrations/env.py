@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from epicity.accounts import models as accounts_models  # noqa: F401  (registers its tables)
+from epicity.cac import library_models as cac_library_models  # noqa: F401  (registers its tables)
 from epicity.cac import models as cac_models  # noqa: F401  (registers its tables)
 from epicity.cases import models as cases_models  # noqa: F401  (registers its tables)
 from epicity.db import Base, compare_options, database_url, make_engine
