@@ -229,7 +229,7 @@ def run_row(
                 max_days=MAX_DAYS,
                 study_days=STUDY_DAYS,
                 max_population_share=MAX_SHARE,
-                unit=unit,  # type: ignore[arg-type]
+                unit=unit,
                 calibration_days=CALIBRATION_DAYS,
                 replications=replications,
                 seed=seed,
