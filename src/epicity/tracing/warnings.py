@@ -75,6 +75,8 @@ __all__ = [
     "WarningKind",
     "Warnings",
     "build_warnings",
+    "publishable",
+    "venue_notices",
 ]
 
 WarningKind = Literal["isolation_order", "test_advice", "area_alert", "public_notice"]
@@ -472,6 +474,55 @@ def _area_alerts(
     return sorted(alerts, key=lambda a: (a.start, a.tower_id))
 
 
+def publishable(info: VenueInfo) -> bool:
+    """Whether stays at a venue may be published: not a private place (home, workplace), and
+    its visitors cannot all be reached individually (no electronic visitor log)."""
+    return not info.keeps_visitor_log and info.category not in PRIVATE_CATEGORIES
+
+
+def venue_notices(
+    place_id: int, info: VenueInfo, windows: Iterable[tuple[int, int]], tz: ZoneInfo
+) -> list[PublicNotice]:
+    """The public notices of one publishable venue for its visits ``[start, end)`` (epoch
+    seconds): each window widened outward to 10 minutes of local time, windows that overlap or
+    touch merged, each notice expiring 14 days after its end."""
+    merged: list[list[int]] = []
+    for w0, w1 in sorted(_round_out(s, e, tz) for s, e in windows):
+        if merged and w0 <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], w1)
+        else:
+            merged.append([w0, w1])
+    notices: list[PublicNotice] = []
+    for w0, w1 in merged:
+        start, end = _local(w0, tz), _local(w1, tz)
+        where = ", ".join(p for p in (info.district, info.address) if p)
+        kind = info.category.replace("_", " ")
+        text = (
+            f"{info.name} ({kind}{', ' + where if where else ''}): "
+            f"{_span(start, end, short=False)}. A confirmed case visited at this time. "
+            "If you were there, watch for symptoms and get tested at a screening centre if "
+            "any appear."
+        )
+        if info.indoor:
+            text += " Disinfection of the premises is advised."
+        notices.append(
+            PublicNotice(
+                place_id=place_id,
+                venue_name=info.name,
+                category=info.category,
+                district=info.district,
+                address=info.address,
+                date=start.date(),
+                start=start,
+                end=end,
+                expires=end + timedelta(days=NOTICE_DAYS),
+                disinfection_advised=info.indoor,
+                text=text,
+            )
+        )
+    return notices
+
+
 def _notices(
     inv: Investigation, venues: Mapping[int, VenueInfo], tz: ZoneInfo
 ) -> list[PublicNotice]:
@@ -487,46 +538,15 @@ def _notices(
             indoor=bool(s.indoor),
             keeps_visitor_log=False,  # unknown: assume visitors cannot all be reached
         )
-        if info.keeps_visitor_log or info.category in PRIVATE_CATEGORIES:
+        if not publishable(info):
             continue
         info_of[s.place_id] = info
-        by_place[s.place_id].append(_round_out(s.start, s.end, tz))
-    notices: list[PublicNotice] = []
-    for place_id, windows in by_place.items():
-        merged: list[list[int]] = []
-        for w0, w1 in sorted(windows):
-            if merged and w0 <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], w1)
-            else:
-                merged.append([w0, w1])
-        info = info_of[place_id]
-        for w0, w1 in merged:
-            start, end = _local(w0, tz), _local(w1, tz)
-            where = ", ".join(p for p in (info.district, info.address) if p)
-            kind = info.category.replace("_", " ")
-            text = (
-                f"{info.name} ({kind}{', ' + where if where else ''}): "
-                f"{_span(start, end, short=False)}. A confirmed case visited at this time. "
-                "If you were there, watch for symptoms and get tested at a screening centre if "
-                "any appear."
-            )
-            if info.indoor:
-                text += " Disinfection of the premises is advised."
-            notices.append(
-                PublicNotice(
-                    place_id=place_id,
-                    venue_name=info.name,
-                    category=info.category,
-                    district=info.district,
-                    address=info.address,
-                    date=start.date(),
-                    start=start,
-                    end=end,
-                    expires=end + timedelta(days=NOTICE_DAYS),
-                    disinfection_advised=info.indoor,
-                    text=text,
-                )
-            )
+        by_place[s.place_id].append((s.start, s.end))
+    notices = [
+        n
+        for place_id, windows in by_place.items()
+        for n in venue_notices(place_id, info_of[place_id], windows, tz)
+    ]
     return sorted(notices, key=lambda n: (n.start, n.place_id))
 
 
