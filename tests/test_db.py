@@ -31,6 +31,7 @@ from epicity.db import (
 )
 from epicity.delivery import models as delivery_models  # noqa: F401  (tables on Base.metadata)
 from epicity.isolation import models as isolation_models  # noqa: F401  (tables on Base.metadata)
+from epicity.notices import models as notices_models  # noqa: F401  (tables on Base.metadata)
 from epicity.opendata import models as opendata_models  # noqa: F401  (tables on Base.metadata)
 from epicity.privacy import models as privacy_models  # noqa: F401  (tables on Base.metadata)
 from epicity.relief import models as relief_models  # noqa: F401  (tables on Base.metadata)

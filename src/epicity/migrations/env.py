@@ -17,6 +17,7 @@ from epicity.cases import models as cases_models  # noqa: F401  (registers its t
 from epicity.db import Base, compare_options, database_url, make_engine
 from epicity.delivery import models as delivery_models  # noqa: F401  (registers its tables)
 from epicity.isolation import models as isolation_models  # noqa: F401  (registers its tables)
+from epicity.notices import models as notices_models  # noqa: F401  (registers its tables)
 from epicity.opendata import models as opendata_models  # noqa: F401  (registers its tables)
 from epicity.privacy import models as privacy_models  # noqa: F401  (registers its tables)
 from epicity.relief import models as relief_models  # noqa: F401  (registers its tables)
