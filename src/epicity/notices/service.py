@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Insert, Select, Table, delete, func, insert, select
+from sqlalchemy import ColumnElement, Insert, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -274,19 +274,17 @@ def sync_from_outbox(session: Session, *, now: dt.datetime) -> int:
 # -- reading ------------------------------------------------------------------------------
 
 
-def _filtered(query: Select[Any], f: NoticeFilters) -> Select[Any]:
-    query = query.where(
-        PublicNoticeRow.published_at <= f.as_of, PublicNoticeRow.expires_at > f.as_of
-    )
+def _conditions(f: NoticeFilters) -> list[ColumnElement[bool]]:
+    conds = [PublicNoticeRow.published_at <= f.as_of, PublicNoticeRow.expires_at > f.as_of]
     if f.district is not None:
-        query = query.where(PublicNoticeRow.district == f.district)
+        conds.append(PublicNoticeRow.district == f.district)
     if f.start is not None:  # the window overlaps the dates asked for
-        query = query.where(PublicNoticeRow.ends_at > _midnight(f.start))
+        conds.append(PublicNoticeRow.ends_at > _midnight(f.start))
     if f.end is not None:
-        query = query.where(PublicNoticeRow.starts_at < _midnight(f.end + dt.timedelta(days=1)))
+        conds.append(PublicNoticeRow.starts_at < _midnight(f.end + dt.timedelta(days=1)))
     if f.source is not None:
-        query = query.where(PublicNoticeRow.source == f.source)
-    return query
+        conds.append(PublicNoticeRow.source == f.source)
+    return conds
 
 
 def _filters(
@@ -356,8 +354,10 @@ def visible_notices(
         raise NoticeError(f"limit: must be between 0 and {MAX_LIMIT}, got {limit}")
     if offset < 0:
         raise NoticeError(f"offset: must not be negative, got {offset}")
-    query = _filtered(select(PublicNoticeRow), f).order_by(
-        PublicNoticeRow.starts_at.desc(), PublicNoticeRow.source_key
+    query = (
+        select(PublicNoticeRow)
+        .where(*_conditions(f))
+        .order_by(PublicNoticeRow.starts_at.desc(), PublicNoticeRow.source_key)
     )
     if limit is not None:
         query = query.limit(limit)
@@ -377,7 +377,7 @@ def count_visible(
 ) -> int:
     """How many notices `visible_notices` gives with the same filters (no paging)."""
     f = _filters(as_of, district, start, end, source)
-    query = _filtered(select(func.count()).select_from(PublicNoticeRow), f)
+    query = select(func.count()).select_from(PublicNoticeRow).where(*_conditions(f))
     return int(session.scalar(query) or 0)
 
 
@@ -391,8 +391,9 @@ def district_counts(
 ) -> dict[str, int]:
     """Visible notices per district (those with a district), for the map."""
     f = _filters(as_of, None, start, end, source)
-    base: Select[Any] = select(PublicNoticeRow.district, func.count()).select_from(PublicNoticeRow)
-    query = _filtered(base, f).where(PublicNoticeRow.district.is_not(None))
+    query = select(PublicNoticeRow.district, func.count()).where(
+        *_conditions(f), PublicNoticeRow.district.is_not(None)
+    )
     return {str(d): int(n) for d, n in session.execute(query.group_by(PublicNoticeRow.district))}
 
 
