@@ -17,6 +17,7 @@ from epicity.cases.errors import CaseError
 from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail
 from epicity.db import session_scope
 from epicity.ds4c.convert import PATIENT_INFO, Ds4cError
+from epicity.notices.cli import ds4c_routes
 
 __all__ = ["default_ds4c_path", "import_app"]
 
@@ -27,6 +28,10 @@ import_app = typer.Typer(help="Import outside data into case management.", no_ar
 def _group() -> None:
     """Import outside data into case management."""
     # A callback keeps this a group even with one command: `epicity import ds4c`.
+
+
+# The DS4C public routes as place notices (epicity.notices), beside the DS4C cases.
+import_app.command("ds4c-routes")(ds4c_routes)
 
 
 # Where the shared real data live: $EPICITY_REAL_DATA, else ../shared/data/real beside the

@@ -52,6 +52,7 @@ __all__ = [
     "NoticeRow",
     "count_visible",
     "day_end",
+    "delete_keys",
     "district_counts",
     "districts",
     "insert_new",
@@ -211,7 +212,8 @@ def insert_new(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     return done
 
 
-def _delete_keys(session: Session, keys: Iterable[str]) -> int:
+def delete_keys(session: Session, keys: Iterable[str]) -> int:
+    """Delete the notices with these keys; how many keys were given."""
     gone = sorted(keys)
     for i in range(0, len(gone), _CHUNK):
         session.execute(
@@ -259,7 +261,7 @@ def sync_from_outbox(session: Session, *, now: dt.datetime) -> int:
             select(PublicNoticeRow.source_key).where(PublicNoticeRow.source == "tracing")
         )
     )
-    removed = _delete_keys(session, stored - set(wanted))
+    removed = delete_keys(session, stored - set(wanted))
     created = now
     added = insert_new(
         session,
