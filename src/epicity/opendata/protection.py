@@ -6,32 +6,35 @@ daily figures publish them anyway: a district's confirmed total); column totals 
 interior cells are entries that may be hidden.
 
 - **Primary suppression**: an entry (cell or column total) from 1 to ``threshold - 1`` is
-  hidden. Zeros are shown (a zero identifies no one).
-- **Complementary suppression**: more entries are hidden until no primary entry can be
-  recomputed exactly from what is shown. The attacker model: everything shown (cells, row
-  totals, column totals, grand total), and that every hidden entry is an integer of at least
-  1 (zeros are never hidden, and the algorithm is public). An entry is recoverable exactly when
-  the linear system "rows and columns add up to their totals" with those bounds leaves it a
-  single value.
+  hidden.
+- **Complementary suppression**: more entries (zeros included) are hidden until no primary
+  entry can be recomputed exactly from what is shown. The attacker model: everything shown
+  (cells, row totals, column totals, grand total), and that every hidden entry is a
+  non-negative integer (a hidden entry may be a zero, a small count or a large one; which
+  entries are primary is not published). An entry is recoverable exactly when the linear system
+  "rows and columns add up to their totals" with those bounds leaves it a single value. Zeros
+  must be hideable: a district with 2 cases, both in their twenties, would otherwise show its
+  other bands as 0 and give the hidden 2 away.
 
 The test of recoverability is exact and cheap. Write the hidden entries as edges of a
 bipartite graph between rows (plus one node for the row of column totals) and columns; the
 totals are the nodes' equations. The hidden values can change without changing any total only
 along cycles of hidden entries, alternately up and down by the same amount (a column total
 enters its column's equation with the opposite sign, so its arcs are reversed). An entry can
-go up by 1 if a cycle through it exists whose "down" entries are all at least 2 (they stay at
-least 1), and down by 1 if it is at least 2 and a cycle exists whose other "down" entries are
-all at least 2. With arcs row -> column for "up" (always allowed) and column -> row for "down"
-(allowed when the value is at least 2), each is a directed path search (`_protected`). By the
+go up by 1 if a cycle through it exists whose "down" entries are all at least 1 (they stay
+non-negative), and down by 1 if it is at least 1 and a cycle exists whose other "down"
+entries are all at least 1. With arcs row -> column for "up" (always allowed) and column ->
+row for "down" (allowed when the value is at least 1), each is a directed path search
+(`_protected`). By the
 conformal decomposition of circulations this is exact: the entry's feasible set is more than
 one value if and only if one of the two searches succeeds (tests check it against a linear
 programme with scipy on random tables).
 
 Complementary entries are chosen greedily to hide as little as possible: first the smallest
 single entry in the exposed entry's row or column that protects it, else the cheapest
-rectangle (three entries) that does. If even hiding every non-zero entry cannot protect it
-(a city with a handful of cases), the whole table is withheld: every entry, zeros included,
-is hidden; only the row totals and the grand total remain.
+rectangle (three entries) that does. If even that cannot protect it (a table of one column,
+whose total is the published grand total), the whole table is withheld: every entry is
+hidden; only the row totals and the grand total remain.
 """
 
 from __future__ import annotations
@@ -81,11 +84,11 @@ def _arcs(values: Mapping[Key, int], hidden: set[Key], skip: Key) -> dict[str, s
         v = values[key]
         if row == TOTAL:  # a column total: its sign in the column's equation is reversed
             arcs.setdefault(c, set()).add(r)  # the total goes up
-            if v >= 2:
+            if v >= 1:
                 arcs.setdefault(r, set()).add(c)  # the total goes down
         else:
             arcs.setdefault(r, set()).add(c)  # the cell goes up
-            if v >= 2:
+            if v >= 1:
                 arcs.setdefault(c, set()).add(r)  # the cell goes down
     return arcs
 
@@ -112,8 +115,8 @@ def _protected(values: Mapping[Key, int], hidden: set[Key], key: Key) -> bool:
     v = values[key]
     if row == TOTAL:
         # up: the cycle leaves the column node towards the totals row and comes back
-        return _reaches(arcs, r, c) or (v >= 2 and _reaches(arcs, c, r))
-    return _reaches(arcs, c, r) or (v >= 2 and _reaches(arcs, r, c))
+        return _reaches(arcs, r, c) or (v >= 1 and _reaches(arcs, c, r))
+    return _reaches(arcs, c, r) or (v >= 1 and _reaches(arcs, r, c))
 
 
 def _complement(
@@ -121,14 +124,9 @@ def _complement(
 ) -> set[Key] | None:
     """The cheapest entries to hide so that `key` is protected, or None if none exist."""
 
-    def can_hide(k: Key) -> bool:
-        return k in hidden or values[k] >= 1
-
     row, column = key
     line = [(row, c) for c in cols if c != column] + [(r, column) for r in rows if r != row]
-    singles = sorted(
-        (k for k in line if k not in hidden and values[k] >= 1), key=lambda k: (values[k], k)
-    )
+    singles = sorted((k for k in line if k not in hidden), key=lambda k: (values[k], k))
     for k in singles:
         if _protected(values, hidden | {k}, key):
             return {k}
@@ -140,9 +138,8 @@ def _complement(
             if c2 == column:
                 continue
             trio = ((row, c2), (r2, column), (r2, c2))
-            if all(can_hide(k) for k in trio):
-                cost = sum(values[k] for k in trio if k not in hidden)
-                rectangles.append((cost, trio))
+            cost = sum(values[k] for k in trio if k not in hidden)
+            rectangles.append((cost, trio))
     for _, corners in sorted(rectangles):
         if _protected(values, hidden | set(corners), key):
             return set(corners) - hidden

@@ -279,7 +279,7 @@ def _case_counts(
             keys.append(Case.age_group)
         stmt: Any = (
             select(*keys, func.count())
-            .where(counted, column.is_not(None), column <= as_of)
+            .where(counted, Case.confirmed_date.is_not(None), column.is_not(None), column <= as_of)
             .group_by(*keys)
         )
         for row in session.execute(stmt):
@@ -353,7 +353,7 @@ def _test_counts(session: Session, as_of: dt.date, by_area: dict[str, _Series]) 
         )
     )
     days = []
-    for district_name, resulted_at, result in session.execute(stmt).tuples():
+    for district_name, resulted_at, result in session.execute(stmt):
         assert resulted_at is not None  # the query's condition
         day = _local_day(resulted_at)
         district = _district_of(district_name)
@@ -764,7 +764,7 @@ def breakdown(
     stmt = select(Publication.id, Publication.published_at).where(
         Publication.id.in_({c.publication_id for c in cells.values()})
     )
-    published = dict(session.execute(stmt).tuples().all())
+    published: dict[int, dt.datetime] = dict(session.execute(stmt).all())
     row_order = {k: i for i, k in enumerate([*_district_names(), UNKNOWN, TOTAL])}
     col_order = {k: i for i, k in enumerate([*AGE_BANDS, UNKNOWN, TOTAL])}
     ordered = sorted(
