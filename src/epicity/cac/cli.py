@@ -10,6 +10,7 @@ import typer
 
 from epicity.cac import service
 from epicity.cac.errors import CacError, UpdatesInvalid
+from epicity.cac.library_cli import seed_library_command
 from epicity.cac.seed import CREDIT, seed
 from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail
 from epicity.db import session_scope, utcnow
@@ -160,3 +161,7 @@ def key_revoke(
                 typer.echo(f"publisher {p.id} ({p.key_prefix}...) revoked at {p.revoked_at}")
         except CacError as err:
             raise fail(str(err)) from None
+
+
+# The countermeasure library and suppliers directory (epicity.cac.library_cli).
+app.command("seed-library")(seed_library_command)

@@ -116,11 +116,12 @@ NOTE_MAX = 2000
 
 FTS_TABLE = "cac_countermeasures_fts"
 SEARCH_INDEX = "ix_cac_countermeasures_search"
-# Title weighs most, then tags, then the text (ts_rank's A, B, C).
+# Title weighs most, then tags, then the text (ts_rank's A, B, C). Angle brackets are read as
+# spaces: PostgreSQL's parser drops anything that looks like an XML tag ("<b>"), FTS5 does not.
 SEARCH_VECTOR_SQL = (
-    "setweight(to_tsvector('simple'::regconfig, title), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, translate(title, '<>', '  ')), 'A') || "
     "setweight(to_tsvector('simple'::regconfig, tags_text), 'B') || "
-    "setweight(to_tsvector('simple'::regconfig, body), 'C')"
+    "setweight(to_tsvector('simple'::regconfig, translate(body, '<>', '  ')), 'C')"
 )
 # FTS5's table and the shadow tables it creates, and PostgreSQL's GIN index: made by the
 # migration, mapped by no model.

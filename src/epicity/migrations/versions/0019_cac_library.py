@@ -69,9 +69,9 @@ APPROVAL_AUTHORITIES = (
 
 FTS = "cac_countermeasures_fts"
 SEARCH_VECTOR_SQL = (
-    "setweight(to_tsvector('simple'::regconfig, title), 'A') || "
+    "setweight(to_tsvector('simple'::regconfig, translate(title, '<>', '  ')), 'A') || "
     "setweight(to_tsvector('simple'::regconfig, tags_text), 'B') || "
-    "setweight(to_tsvector('simple'::regconfig, body), 'C')"
+    "setweight(to_tsvector('simple'::regconfig, translate(body, '<>', '  ')), 'C')"
 )
 _FTS_COLUMNS = "title, tags_text, body"
 _NEW = "new.id, new.title, new.tags_text, new.body"
