@@ -182,6 +182,7 @@ def city_page(
         "name": _name(city, lang),
         "metric": metric,
         "metrics": METRICS,
+        "metric_names": {m: t(f"cac.metric.{m}") for m in METRICS},
         "error": error,
         "recent": list(reversed(rows[-14:])),
         "figure_json": _figure_json(city_figure(rows, metric, t, city.population))
@@ -270,6 +271,7 @@ def compare_page(
         "chosen": chosen,
         "metric": metric if metric in METRICS else "confirmed_new",
         "metrics": METRICS,
+        "metric_names": {m: t(f"cac.metric.{m}") for m in METRICS},
         "per": per,
         "smooth": smooth,
         "start": start,
