@@ -1,6 +1,6 @@
 """The open API while things change, on SQLite and PostgreSQL: a new publication (a
-correction) changes the answers and their ETags; the rate limit answers 429; each test on
-a service of its own."""
+correction) changes the answers and their ETags; the rate limit answers 429; place notices
+expire; each test on a service of its own."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from tests.web.conftest import LiveService, make_live_service
 
 from epicity.cases import service as cases
 from epicity.db import session_scope
+from epicity.notices.service import ZONE, insert_new, sync_from_outbox
 from epicity.opendata import service as opendata
 from epicity.opendata.api_edge import replace_config
+from epicity.tracing.outbox import approve, enqueue
+from epicity.tracing.warnings import VenueInfo, Warnings, venue_notices
 
 AS_OF = DAY0 + dt.timedelta(days=DAYS - 1)
 
@@ -94,3 +97,84 @@ def test_rate_limit_answers_429_with_retry_after(live: LiveService) -> None:
         assert c.get("/healthz").status_code == 200
         time.sleep(1.05)
         assert c.get(f"{OPEN}/areas").status_code == 200, "one token back after a second"
+
+
+# ------------------------------------------------------------------------------------------
+# place notices: gone 14 days after the visit, through the API and its cache
+
+NOTICE_FIELDS = {
+    "id", "source", "venue_name", "category", "district", "address", "date", "start", "end",
+    "expires", "time_known", "disinfection_advised",
+}  # fmt: skip
+
+
+def _approved_notice(live: LiveService) -> None:
+    """A case's public notice of a cafe visit on 2020-03-05 12:03-12:53 (local), queued and
+    approved as tracing does, then copied to the public notices."""
+    start = dt.datetime(2020, 3, 5, 12, 3, tzinfo=ZONE)
+    cafe = VenueInfo(
+        name="Guro Cafe 12", category="cafe", district="Guro-gu", indoor=True,
+        keeps_visitor_log=False, address="12 Digital-ro, Guro-gu",
+    )  # fmt: skip
+    s = int(start.timestamp())
+    (n,) = venue_notices(12, cafe, [(s, s + 50 * 60)], ZONE)
+    with session_scope(live.app.state.sessions) as session:
+        warnings = Warnings(timezone="Asia/Seoul", notices=[n], orders=[])
+        enqueue(session, case_id=1, warnings=warnings, now=start)
+        approve(session, case_id=1, actor="officer", now=start + dt.timedelta(hours=1))
+        session.flush()
+        assert sync_from_outbox(session, now=start + dt.timedelta(days=3)) == 1
+
+
+def test_notices_expire_14_days_after_the_visit(live: LiveService) -> None:
+    _approved_notice(live)
+    with live.client() as c:
+        shown = c.get(f"{OPEN}/notices", params={"as_of": "2020-03-10"}).json()
+        assert shown["total"] == 1
+        (notice,) = shown["data"]
+        assert set(notice) == NOTICE_FIELDS, "nothing about the person"
+        assert notice["district"] == "Guro-gu"
+        assert shown["as_of"].startswith("2020-03-10T23:59:59")
+        assert shown["licence"]["spdx"] == "CC-BY-4.0"
+        expires = dt.datetime.fromisoformat(notice["expires"])
+        assert expires - dt.datetime.fromisoformat(notice["end"]) == dt.timedelta(days=14)
+        last_day = expires.date() - dt.timedelta(days=1)
+        assert c.get(f"{OPEN}/notices", params={"as_of": str(last_day)}).json()["total"] == 1
+        gone = c.get(f"{OPEN}/notices", params={"as_of": str(expires.date())})
+        assert gone.json()["data"] == []
+        assert c.get(f"{OPEN}/notices").json()["total"] == 0, "long expired by now"
+        rows = c.get(f"{OPEN}/notices", params={"as_of": "2020-03-10", "format": "csv"}).text
+        assert rows.splitlines()[0].split(",") == list(notice)
+        # filters and their refusals
+        assert c.get(f"{OPEN}/notices?as_of=2020-03-10&district=Mapo-gu").json()["total"] == 0
+        bad = c.get(f"{OPEN}/notices", params={"district": "Atlantis"})
+        assert bad.status_code == 422
+        assert bad.json()["errors"][0]["field"] == "district"
+        future = c.get(f"{OPEN}/notices", params={"as_of": "2099-01-01"})
+        assert future.status_code == 422
+        assert future.json()["errors"][0]["field"] == "as_of"
+
+
+def test_a_cached_notice_is_not_served_past_its_expiry(live: LiveService) -> None:
+    now = dt.datetime.now(dt.UTC)
+    expires = now + dt.timedelta(seconds=3)
+    with session_scope(live.app.state.sessions) as session:
+        insert_new(
+            session,
+            [
+                {
+                    "source": "tracing", "source_key": "k" * 64, "venue_name": "Mapo Park 3",
+                    "category": "park", "district": "Mapo-gu", "address": None,
+                    "visit_date": (expires - dt.timedelta(days=14)).date(),
+                    "starts_at": expires - dt.timedelta(days=14, hours=1),
+                    "ends_at": expires - dt.timedelta(days=14),
+                    "expires_at": expires, "published_at": now - dt.timedelta(days=13),
+                    "time_known": True, "disinfection_advised": False, "created_at": now,
+                }
+            ],
+        )  # fmt: skip
+    with live.client() as c:
+        assert c.get(f"{OPEN}/notices").json()["total"] == 1
+        assert c.get(f"{OPEN}/notices").json()["total"] == 1  # from the cache
+        time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)
+        assert c.get(f"{OPEN}/notices").json()["total"] == 0
