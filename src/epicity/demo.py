@@ -28,7 +28,8 @@ from epicity.cases.models import Case
 from epicity.city.cli import render_generation, run_generation
 from epicity.city.districts import seoul_districts
 from epicity.city.generate import CityConfig
-from epicity.db import make_engine, migrate, session_factory, session_scope
+from epicity.db import make_engine, migrate, session_factory, session_scope, utcnow
+from epicity.opendata.service import publish_latest
 from epicity.privacy.access import LocationAccess
 from epicity.privacy.service import active_emergency, declare_emergency
 from epicity.records.cli import render_ingest, run_ingest
@@ -144,6 +145,13 @@ def demo(
         )
         logins = _case_management(sessions, store, console)
         _screening_centres(sessions, console)
+        with session_scope(sessions) as session:  # the public dashboard's figures
+            published = publish_latest(session, actor="demo", now=utcnow())
+            console.print(
+                f"Open data: figures published as of {published.as_of}."
+                if published
+                else "Open data: nothing to publish yet."
+            )
     finally:
         engine.dispose()
     tz = ZoneInfo("Asia/Seoul")

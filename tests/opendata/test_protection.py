@@ -95,7 +95,7 @@ def tables(draw: st.DrawFn) -> tuple[dict[tuple[str, str], int], list[str], list
     return counts, rows, cols
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tables())
 def test_no_hidden_small_count_is_recoverable_from_the_totals(
     table: tuple[dict[tuple[str, str], int], list[str], list[str]],

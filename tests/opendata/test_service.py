@@ -86,20 +86,18 @@ def test_rows_are_ordered_by_day_then_area_city_first_and_paginated(session: Ses
     assert [r.day for r in page] == [day(5), day(6)]
 
 
-def test_publishing_twice_stores_nothing_new(session: Session) -> None:
+def test_publishing_twice_stores_nothing_new_and_the_next_day_only_its_rows(
+    session: Session,
+) -> None:
     p = _published(session)
     counts = (_count(session, Figure), _count(session, BreakdownCell))
     again = service.publish(session, as_of=AS_OF, actor="someone else", now=NOW, note="again")
     assert again.id == p.id
     assert (_count(session, Figure), _count(session, BreakdownCell)) == counts
     assert _count(session, Publication) == 1
-
-
-def test_the_next_day_adds_only_its_rows(session: Session) -> None:
-    _published(session)
-    p = service.publish(session, as_of=day(8), actor="officer", now=NOW + dt.timedelta(days=1))
-    assert (p.figures_added, p.figures_corrected) == (26, 0)
-    assert service.latest_publication(session) == p
+    nxt = service.publish(session, as_of=day(8), actor="officer", now=NOW + dt.timedelta(days=1))
+    assert (nxt.figures_added, nxt.figures_corrected) == (26, 0)
+    assert service.latest_publication(session) == nxt
 
 
 def test_a_correction_is_a_new_visible_revision_and_history_stays(session: Session) -> None:
@@ -129,15 +127,12 @@ def test_a_correction_is_a_new_visible_revision_and_history_stays(session: Sessi
     assert history[0].published_at == NOW  # the old revision is still there, unchanged
     assert _fig(session, "city", 1).revision == 1  # the city's figures did not change
     assert service.revisions(session, day=day(1), area="Jongno-gu")[0].revision == 1
-
-
-def test_a_correction_without_a_note_says_what_changed(session: Session) -> None:
-    _published(session)
+    # a correction without a note gets one saying what changed
     case = session.scalars(select(Case).where(Case.external_ref == "k1")).one()
     case.confirmed_date = day(4)
-    p = service.publish(session, as_of=AS_OF, actor="officer", now=NOW)
-    assert p.note.startswith("correction: ")
-    assert "2020-03-03 to 2020-03-04" in p.note
+    unexplained = service.publish(session, as_of=AS_OF, actor="officer", now=later)
+    assert unexplained.note.startswith("correction: ")
+    assert "2020-03-03 to 2020-03-04" in unexplained.note
 
 
 def test_the_breakdown_of_a_few_cases_hides_what_would_give_them_away(session: Session) -> None:
@@ -301,3 +296,11 @@ def test_the_lifespan_publishes_when_configured(
         assert p.published_by == "scheduler"
         row = service.current_figures(s, area="Mapo-gu", start=recent, end=recent)
         assert row[0].confirmed_new == 1
+
+
+def test_publish_latest_publishes_as_of_the_last_day_with_data(session: Session) -> None:
+    assert service.publish_latest(session, actor="demo", now=NOW) is None
+    seed(session)
+    p = service.publish_latest(session, actor="demo", now=NOW + dt.timedelta(days=30))
+    assert p is not None
+    assert p.as_of == day(5)  # g0's release: the last case date; results end on day 4

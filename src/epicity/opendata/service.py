@@ -92,6 +92,7 @@ __all__ = [
     "list_publications",
     "publish",
     "publish_interval",
+    "publish_latest",
     "publish_periodically",
     "publishing_lifespan",
     "revisions",
@@ -634,6 +635,38 @@ def publish(
     return publication
 
 
+def last_data_day(session: Session, *, today: dt.date) -> dt.date | None:
+    """The last day (up to `today`) with a case date, an isolation start or a test result."""
+    days = [
+        session.scalar(select(func.max(c)).where(c <= today))
+        for c in (Case.confirmed_date, Case.released_date, Case.deceased_date)
+    ]
+    days.append(
+        session.scalar(
+            select(func.max(IsolationRegistration.start_date)).where(
+                IsolationRegistration.start_date <= today
+            )
+        )
+    )
+    end = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), SEOUL)
+    resulted = session.scalar(select(func.max(Sample.resulted_at)).where(Sample.resulted_at < end))
+    if resulted is not None:
+        days.append(_local_day(resulted))
+    known = [d for d in days if d is not None]
+    return max(known) if known else None
+
+
+def publish_latest(
+    session: Session, *, actor: str, now: dt.datetime, note: str = ""
+) -> Publication | None:
+    """Publish as of the last day with data (a drill or the demo, whose days are in the
+    past); None when there is no data at all."""
+    as_of = last_data_day(session, today=_local_day(now))
+    if as_of is None:
+        return None
+    return publish(session, as_of=as_of, actor=actor, now=now, note=note)
+
+
 # --------------------------------------------------------------------------------------------
 # Reading what was published
 
@@ -660,8 +693,10 @@ def _check_page(limit: int | None, offset: int) -> None:
         raise OpendataError(f"offset: must be 0 or more, got {offset}")
 
 
-def _area_order() -> Any:
-    return case({name: i for i, name in enumerate(areas())}, value=Figure.area, else_=len(areas()))
+def _area_order() -> tuple[Any, ...]:
+    # "city" first, then the districts by name (the same order on both backends: the names
+    # are ASCII letters and one hyphen, which C and ICU/glibc collations sort alike)
+    return (case((Figure.area == CITY, 0), else_=1), Figure.area)
 
 
 def _current_filter(area: str | None, start: dt.date | None, end: dt.date | None) -> list[Any]:
@@ -710,7 +745,7 @@ def current_figures(
         select(Figure, Publication.published_at, Publication.note)
         .join(Publication, Publication.id == Figure.publication_id)
         .where(*_current_filter(area, start, end))
-        .order_by(Figure.day, _area_order())
+        .order_by(Figure.day, *_area_order())
         .offset(offset)
     )
     if limit is not None:
