@@ -101,13 +101,7 @@ def test_the_feed_is_atom(live: LiveService) -> None:
         # the page links the feed with the same filters
         page = c.get("/public/notices", params={"district": "Guro-gu"})
         assert "/public/notices.atom?district=Guro-gu" in page.text
-
-
-def test_nothing_about_the_person_is_shown(live: LiveService) -> None:
-    _seed(live)
-    with live.client() as c:
-        text = c.get("/public/notices", params={"lang": "en"}).text
-        feed = c.get("/public/notices.atom").text
-    for body in (text, feed):
-        assert "officer" not in body  # who approved
-        assert "case" not in body.lower().replace("confirmed case", "")
+        # nothing about the person: not who approved, no case
+        for body in (page.text, r.text):
+            assert "officer" not in body
+            assert "case" not in body.lower().replace("confirmed case", "")
