@@ -178,3 +178,22 @@ def test_a_cached_notice_is_not_served_past_its_expiry(live: LiveService) -> Non
         assert c.get(f"{OPEN}/notices").json()["total"] == 1  # from the cache
         time.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.05)
         assert c.get(f"{OPEN}/notices").json()["total"] == 0
+
+
+def test_without_the_cache_answers_are_the_same_and_still_conditional(live: LiveService) -> None:
+    seed_and_publish(live)
+    edge = live.app.state.open_api
+    with live.client() as c:
+        url = f"{OPEN}/figures?area=Guro-gu&format=csv"
+        cached = c.get(url)
+        replace_config(edge, cache=False)
+        uncached = c.get(url)
+        assert uncached.content == cached.content
+        assert uncached.headers["ETag"] == cached.headers["ETag"]
+        etag = cached.headers["ETag"]
+        assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+        head = c.head(url)
+        assert head.status_code == 200
+        assert head.headers["ETag"] == etag
+        assert head.content == b""
+        assert len(edge.cache) == 0

@@ -440,11 +440,14 @@ class OpenApiMiddleware:
             else:
                 chunks.append(message.get("body", b""))
 
-        await self.app(scope, receive, capture)
+        # HEAD is answered from the GET's answer (the routes are GET routes); the server
+        # still knows the request was a HEAD and sends no body.
+        downstream = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
+        await self.app(downstream, receive, capture)
         if start is None:
             return
         answer = CachedAnswer.from_route(start.get("headers", []), b"".join(chunks))
-        if key is not None and scope["method"] == "GET":
+        if key is not None:
             # Under the publication the route read, which may be newer than the edge's view.
             self.edge.cache.put((key[0], key[1], answer.publication), answer)
         await _serve(scope, send, answer, extra)
