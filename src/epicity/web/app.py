@@ -28,6 +28,22 @@ from epicity.accounts.errors import (
 )
 from epicity.accounts.service import AccountPolicy
 from epicity.analytics.errors import AnalyticsError, NotEnoughData
+from epicity.cac.errors import (
+    CacConflict,
+    CacError,
+    CacInvalid,
+    CityNotFound,
+    KeyInvalid,
+    PublisherNotFound,
+    UpdatesInvalid,
+)
+from epicity.cac.library_errors import (
+    AttachmentTooLarge,
+    AttachmentUnsupported,
+    LibraryConflict,
+    LibraryError,
+    LibraryNotFound,
+)
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
 from epicity.isolation.errors import (
@@ -36,6 +52,12 @@ from epicity.isolation.errors import (
     IsolationInvalid,
     IsolationNotFound,
 )
+from epicity.notices.errors import NoticeError
+from epicity.opendata.api import install_open_api
+from epicity.opendata.errors import Conflict as OpendataConflict
+from epicity.opendata.errors import NotFound as OpendataNotFound
+from epicity.opendata.errors import OpendataError
+from epicity.opendata.service import publishing_lifespan
 from epicity.privacy.errors import AccessDenied, EmergencyConflict, NoActiveEmergency, PrivacyError
 from epicity.relief.errors import (
     AlreadyDecided,
@@ -79,6 +101,8 @@ def _domain_error(_: Request, exc: Exception) -> Response:
     body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, InvalidField):
         body["errors"] = [{"field": exc.field, "problem": str(exc)}]
+    if isinstance(exc, LibraryError):
+        body["errors"] = [{"field": exc.field, "problem": exc.problem}]
     return JSONResponse(body, status_code=status)
 
 
@@ -118,8 +142,12 @@ def domain_errors() -> tuple[type[Exception], ...]:
     return (
         AccountError,
         AnalyticsError,
+        CacError,
         CaseError,
+        LibraryError,
         IsolationError,
+        NoticeError,
+        OpendataError,
         PrivacyError,
         ReliefError,
         AnswerInvalid,
@@ -143,6 +171,16 @@ _STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((IsolationConflict,), 409),
     ((IsolationInvalid,), 422),
     ((NotEnoughData,), 422),
+    ((OpendataNotFound,), 404),
+    ((OpendataConflict,), 409),
+    ((KeyInvalid,), 401),
+    ((CityNotFound, PublisherNotFound), 404),
+    ((CacConflict,), 409),
+    ((CacInvalid, UpdatesInvalid), 422),
+    ((LibraryNotFound,), 404),
+    ((LibraryConflict,), 409),
+    ((AttachmentTooLarge,), 413),
+    ((AttachmentUnsupported,), 415),
 )
 
 
@@ -167,6 +205,7 @@ def create_app(
         title="epicity",
         version=__version__,
         description="Epidemic response for a city: cases, contacts, investigations, warnings.",
+        lifespan=publishing_lifespan,  # scheduled publishing when EPICITY_PUBLISH_EVERY is set
     )
     app.state.engine = engine
     app.state.sessions = session_factory(engine)
@@ -175,6 +214,7 @@ def create_app(
     app.state.account_policy = account_policy or AccountPolicy()
     app.state.secure_cookies = secure_cookies
     app.state.store = store
+    install_open_api(app)  # /api/open/: CORS, rate limit per client, ETags, response cache
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)

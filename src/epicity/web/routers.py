@@ -16,10 +16,18 @@ def all_routers() -> list[APIRouter]:
     from epicity.analytics.rt_pages import router as analytics_rt
     from epicity.analytics.scan_pages import router as analytics_hotspots
     from epicity.analytics.scenario_pages import router as analytics_scenarios
+    from epicity.cac.library_pages import router as cac_library_pages
+    from epicity.cac.library_routes import router as cac_library
+    from epicity.cac.pages import router as cac_pages
+    from epicity.cac.routes import router as cac
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
     from epicity.isolation.pages import router as isolation_pages
     from epicity.isolation.routes import router as isolation
+    from epicity.notices.pages import router as notice_pages
+    from epicity.opendata.api import router as open_api
+    from epicity.opendata.pages import router as opendata_pages
+    from epicity.opendata.routes import router as opendata_staff
     from epicity.privacy.pages import router as audit_pages
     from epicity.privacy.routes import router as privacy
     from epicity.relief.pages import router as relief_pages
@@ -41,6 +49,7 @@ def all_routers() -> list[APIRouter]:
         investigations,
         isolation,
         isolation_pages,
+        notice_pages,
         screening,
         screening_pages,
         triage,
@@ -53,4 +62,11 @@ def all_routers() -> list[APIRouter]:
         analytics_hotspots,
         analytics_forecast,
         analytics_scenarios,
+        opendata_pages,
+        opendata_staff,
+        open_api,
+        cac,
+        cac_pages,
+        cac_library,
+        cac_library_pages,
     ]
