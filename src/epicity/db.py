@@ -115,16 +115,16 @@ def dialect_index(name: str, *expressions: Any, dialect: str) -> Index:
     return index
 
 
-# Tables and indexes a migration creates on one dialect only and no model maps, by name:
+# Tables, indexes and columns a migration creates on one dialect only and no model maps:
 # `compare_options` leaves them out.
 _DIALECT_ONLY: dict[str, str] = {}
 
 
 def dialect_only(dialect: str, *names: str) -> None:
-    """Declare tables and indexes that a migration creates on `dialect` only and that no model
-    maps, so the models-vs-migrations checks skip them: an SQLite FTS5 table and its shadow
-    tables; a PostgreSQL index on an expression (Alembic cannot compare those, and on SQLite
-    warns about any a model declares)."""
+    """Declare tables, indexes and columns (``table.column``) that a migration creates on
+    `dialect` only and that no model maps, so the models-vs-migrations checks skip them: an
+    SQLite FTS5 table and its shadow tables; a PostgreSQL generated ``tsvector`` column and
+    its GIN index."""
     _DIALECT_ONLY.update(dict.fromkeys(names, dialect))
 
 
@@ -138,6 +138,8 @@ def compare_options(dialect: str, keep: Callable[..., bool] | None = None) -> di
         if own is not None and own != dialect:
             return False
         if type_ in ("table", "index") and reflected and name in _DIALECT_ONLY:
+            return False
+        if type_ == "column" and reflected and f"{obj.table.name}.{name}" in _DIALECT_ONLY:
             return False
         return keep is None or keep(obj, name, type_, reflected, other)
 

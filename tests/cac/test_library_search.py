@@ -276,12 +276,13 @@ def test_hostile_queries_get_the_same_answer_or_a_field_error(
 
 def test_bad_filters_name_the_field(backends: dict[str, Session]) -> None:
     session = backends["sqlite"]
-    for filters, field in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"category": "vaccines"}, "category"),
         ({"language": "fr"}, "language"),
         ({"page": 0}, "page"),
         ({"per_page": 101}, "per_page"),
-    ]:
+    ]
+    for filters, field in cases:
         with pytest.raises(LibraryError) as info:
             library_service.search(session, **filters)
         assert info.value.field == field

@@ -20,10 +20,11 @@ must match it (a test compares the two).
 Full-text search (see `epicity.cac.library_search`): on SQLite the FTS5 table
 ``cac_countermeasures_fts`` (external content over title, tags and text, kept in sync by
 triggers) created by the migration and mapped by no model (`epicity.db.dialect_only`); on
-PostgreSQL a GIN index on the weighted ``tsvector`` expression `SEARCH_VECTOR_SQL` ('simple'
-configuration: words as written, which suits Korean, whose words the default English
-stemmer would mangle), also made by the migration: Alembic cannot compare an index on an
-expression, so it is declared with `epicity.db.dialect_only` rather than on the model.
+PostgreSQL the stored generated column ``search_vector`` (the weighted ``tsvector``
+`SEARCH_VECTOR_SQL`, 'simple' configuration: words as written, which suits Korean, whose
+words the default English stemmer would mangle) and a GIN index on it, also made by the
+migration and declared with `epicity.db.dialect_only` rather than on the model (the column
+does not exist on SQLite).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "CATEGORIES",
     "FTS_TABLE",
     "LANGUAGES",
+    "SEARCH_COLUMN",
     "SEARCH_INDEX",
     "SEARCH_VECTOR_SQL",
     "SUPPLIER_KINDS",
@@ -116,6 +118,7 @@ NOTE_MAX = 2000
 
 FTS_TABLE = "cac_countermeasures_fts"
 SEARCH_INDEX = "ix_cac_countermeasures_search"
+SEARCH_COLUMN = "search_vector"  # PostgreSQL only: generated from SEARCH_VECTOR_SQL, stored
 # Title weighs most, then tags, then the text (ts_rank's A, B, C). Angle brackets are read as
 # spaces: PostgreSQL's parser drops anything that looks like an XML tag ("<b>"), FTS5 does not.
 SEARCH_VECTOR_SQL = (
@@ -123,12 +126,12 @@ SEARCH_VECTOR_SQL = (
     "setweight(to_tsvector('simple'::regconfig, tags_text), 'B') || "
     "setweight(to_tsvector('simple'::regconfig, translate(body, '<>', '  ')), 'C')"
 )
-# FTS5's table and the shadow tables it creates, and PostgreSQL's GIN index: made by the
-# migration, mapped by no model.
+# FTS5's table and the shadow tables it creates, and PostgreSQL's column and GIN index: made
+# by the migration, mapped by no model.
 dialect_only(
     "sqlite", FTS_TABLE, *(f"{FTS_TABLE}_{part}" for part in ("data", "idx", "docsize", "config"))
 )
-dialect_only("postgresql", SEARCH_INDEX)
+dialect_only("postgresql", SEARCH_INDEX, f"cac_countermeasures.{SEARCH_COLUMN}")
 
 # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")

@@ -34,7 +34,7 @@ from epicity.cac.library_models import (
 from epicity.cac.library_query import MAX_QUERY_CHARS
 from epicity.cac.models import City
 from epicity.web.deps import DbSession
-from epicity.web.i18n import render_public, request_language
+from epicity.web.i18n import render_public, request_language, translator
 
 __all__ = ["router"]
 
@@ -61,6 +61,12 @@ def _int(value: str) -> int | None:
 
 def _paragraphs(text: str) -> list[str]:
     return [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+def _labels(lang: str, prefix: str, values: tuple[str, ...]) -> dict[str, str]:
+    """Each value's label in `lang` (keys ``<prefix>.<value>`` of the catalogs)."""
+    t = translator(lang)
+    return {v: t(f"{prefix}.{v}") for v in values}
 
 
 def _approved_cities(session: Session) -> list[City]:
@@ -124,8 +130,8 @@ def countermeasures_page(
         "language_filter": chosen_language or "",
         "tag": tag.strip(),
         "cities": [(c.id, _name(c, lang)) for c in _approved_cities(session)],
-        "categories": CATEGORIES,
-        "languages_all": LANGUAGES,
+        "categories": _labels(lang, "cac.library.category", CATEGORIES),
+        "languages_all": _labels(lang, "cac.library.language", LANGUAGES),
         "hits": hits,
         "total": found.total,
         "page": found.page,
@@ -154,6 +160,7 @@ def countermeasure_page(request: Request, session: DbSession, countermeasure_id:
         "item": row,
         "city_name": _name(city, lang),
         "city_id": city.id,
+        "category_label": translator(lang)(f"cac.library.category.{row.category}"),
         "paragraphs": _paragraphs(row.body),
         "tags": library_service.tags_of(session, [row.id])[row.id],
         "attachments": [
@@ -232,8 +239,8 @@ def suppliers_page(
         "page": found.page,
         "pages": found.pages,
         "page_query": query,
-        "kinds": SUPPLIER_KINDS,
-        "authorities": APPROVAL_AUTHORITIES,
+        "kinds": _labels(lang, "cac.suppliers.kind", SUPPLIER_KINDS),
+        "authorities": _labels(lang, "cac.suppliers.authority", APPROVAL_AUTHORITIES),
         "countries": countries,
         "kind": kind,
         "country": code,

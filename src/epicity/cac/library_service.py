@@ -10,12 +10,12 @@ the same city updates the entry (unchanged fields change nothing), so re-posting
 idempotent. Only approved cities' countermeasures are public.
 
 Search (`search`) parses the query once (`epicity.cac.library_query`) and asks the
-backend's full-text index: FTS5 with ``bm25`` ranking on SQLite, the GIN-indexed weighted
-``tsvector`` with ``ts_rank`` on PostgreSQL. Title hits weigh most, then tags, then text; ties
-go to the more recent measure. Each hit carries its title and a snippet of its text with the
-matched words marked: the engines mark them with private-use characters (removed from
-everything posted, so text cannot forge them), and `highlight_html` escapes the rest and
-turns the marks into ``<mark>`` elements.
+backend's full-text index: FTS5 with ``bm25`` ranking on SQLite, the GIN-indexed stored
+weighted ``tsvector`` with ``ts_rank`` on PostgreSQL. Title hits weigh most, then tags,
+then text; ties go to the more recent measure. Each hit carries its title and a snippet of
+its text with the matched words marked: the engines mark them with private-use characters
+(removed from everything posted, so text cannot forge them), and `highlight_html` escapes
+the rest and turns the marks into ``<mark>`` elements.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from epicity.cac.library_models import (
     LANGUAGES,
     LICENCE_MAX,
     REF_MAX,
-    SEARCH_VECTOR_SQL,
+    SEARCH_COLUMN,
     SOURCE_MAX,
     TITLE_MAX,
     URL_MAX,
@@ -494,13 +494,13 @@ def _postgresql_search(
     matches = (
         f"FROM cac_countermeasures c JOIN cac_cities city ON city.id = c.city_id, "
         f"(SELECT {tsquery} AS q) AS query "
-        f"WHERE ({SEARCH_VECTOR_SQL}) @@ query.q AND " + " AND ".join(where)
+        f"WHERE c.{SEARCH_COLUMN} @@ query.q AND " + " AND ".join(where)
     )
     total = session.scalar(text("SELECT count(*) " + matches), params) or 0
     rows = session.execute(
         text(
             "WITH hits AS (SELECT c.id, c.day, "
-            f"ts_rank({SEARCH_VECTOR_SQL}, query.q) AS rank, query.q AS q "
+            f"ts_rank(c.{SEARCH_COLUMN}, query.q) AS rank, query.q AS q "
             + matches
             + " ORDER BY rank DESC, c.day DESC, c.id DESC LIMIT :limit OFFSET :offset) "
             f"SELECT hits.id, hits.rank, ts_headline('simple', {_pg_text('c.title')}, hits.q, "
