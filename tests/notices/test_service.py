@@ -186,3 +186,20 @@ def test_parse_filters() -> None:
     assert f.as_of == day_end(dt.date(2020, 3, 20))
     assert parse_filters({"as_of": "2020-04-01"}, now=NOW).as_of == NOW  # today: up to now
     assert parse_filters({}, now=NOW).as_of == NOW
+
+
+def test_publishing_the_figures_publishes_the_approved_notices(session: Session) -> None:
+    from epicity.cases import service as cases
+    from epicity.opendata.service import publish
+
+    queue(session, 1, [notice()])  # approved by an officer
+    cases.create_case(
+        session,
+        source="test",
+        actor="officer",
+        status="confirmed",
+        district="Guro-gu",
+        confirmed_date=dt.date(2020, 3, 5),
+    )
+    publish(session, as_of=dt.date(2020, 3, 5), actor="officer", now=LATER)
+    assert count_visible(session, as_of=LATER) == 1

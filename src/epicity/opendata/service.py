@@ -62,6 +62,7 @@ from epicity.cases.models import Case
 from epicity.city.districts import seoul_districts
 from epicity.db import session_scope, utcnow
 from epicity.isolation.models import IsolationRegistration
+from epicity.notices.service import sync_from_outbox
 from epicity.opendata.errors import Conflict, OpendataError
 from epicity.opendata.models import (
     ACTOR_MAX,
@@ -524,6 +525,9 @@ def publish(
 ) -> Publication:
     """Recompute every day's figures up to `as_of` and store what changed as new revisions.
 
+    Approved place notices of the tracing outbox are copied to the public ones first
+    (`epicity.notices.service.sync_from_outbox`).
+
     Returns the new publication, or the last one when nothing changed (idempotent). A
     publication that changes figures already published is a correction: its note says why
     (when none is given, one saying what changed is written). The caller commits.
@@ -545,6 +549,8 @@ def publish(
     note = _text(note, "note", NOTE_MAX)
     report = progress or (lambda _label, _done, _total: None)
     _take_lock(session)
+    # The place notices officers approved since the last run go out with the figures.
+    sync_from_outbox(session, now=now)
     computed = compute(session, as_of=as_of, progress=report)
     previous = latest_publication(session)
     if not computed.figures and previous is None:
