@@ -88,3 +88,5 @@ def test_home_and_menu_follow_the_role(live: LiveService) -> None:
             page = c.get("/login").text  # a page every caller may open, with the menu
             shown = {name for name in menu if f">{name}</a>" in page}
             assert shown == links, role
+    with live.client() as c:  # the public: the dashboard
+        assert c.get("/", follow_redirects=False).headers["location"] == "/public"

@@ -34,10 +34,11 @@ HOME_PAGES = (
 
 @router.get("/")
 def home(caller: CurrentCaller) -> Response:
-    """Staff go to the first console page their role opens; the public to the login page."""
+    """Staff go to the first console page their role opens; the public to the public
+    dashboard (whose footer links to the staff login)."""
     user = caller.user
     if user is None:
-        return RedirectResponse("/login", status_code=303)
+        return RedirectResponse("/public", status_code=303)
     can = capabilities_of(user.role)
     page = next((path for capability, path in HOME_PAGES if capability in can), "/docs")
     return RedirectResponse(page, status_code=303)
