@@ -28,6 +28,7 @@ from epicity.cases.models import Case, TransmissionLink
 __all__ = [
     "CASE_COLUMNS",
     "cases_frame",
+    "confirmed_cases",
     "daily_incidence",
     "ds4c_cases_frame",
     "read_incidence_csv",
@@ -107,6 +108,14 @@ def cases_frame(session: Session) -> pd.DataFrame:
     rows = session.execute(query).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=list(CASE_COLUMNS))
     return _typed(frame)
+
+
+def confirmed_cases(session: Session) -> tuple[pd.DataFrame, list[str]]:
+    """The database's cases with a confirmation date, and their districts (sorted): what the
+    console's analytics pages offer to choose from."""
+    cases = cases_frame(session)
+    cases = cases[cases["confirmed_date"].notna()]
+    return cases, sorted(cases["district"].dropna().astype(str).unique())
 
 
 def ds4c_cases_frame(path: Path | str) -> pd.DataFrame:

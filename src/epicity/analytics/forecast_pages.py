@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from epicity.accounts.permissions import Capability
-from epicity.analytics.data import cases_frame, daily_incidence
+from epicity.analytics.data import confirmed_cases, daily_incidence
 from epicity.analytics.errors import AnalyticsError, NotEnoughData
 from epicity.analytics.forecast import MIN_DAYS, Method, baseline_forecast, forecast
 from epicity.web.deps import Caller, DbSession, need
@@ -145,9 +145,7 @@ def forecast_page(
         "empty": None,
         "result": None,
     }
-    cases = cases_frame(session)
-    cases = cases[cases["confirmed_date"].notna()]
-    context["districts"] = sorted(cases["district"].dropna().astype(str).unique())
+    cases, context["districts"] = confirmed_cases(session)
     status = 200
     try:
         if not horizon.isdigit() or not 1 <= int(horizon) <= 28:

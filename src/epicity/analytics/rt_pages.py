@@ -22,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from epicity.accounts.permissions import Capability
-from epicity.analytics.data import cases_frame, daily_incidence
+from epicity.analytics.data import confirmed_cases, daily_incidence
 from epicity.analytics.errors import AnalyticsError, NotEnoughData
 from epicity.analytics.rt import discretised_gamma_si, estimate_rt
 from epicity.web.deps import Caller, DbSession, need
@@ -138,9 +138,7 @@ def rt_page(
         "empty": None,
         "result": None,
     }
-    cases = cases_frame(session)
-    cases = cases[cases["confirmed_date"].notna()]
-    context["districts"] = sorted(cases["district"].dropna().astype(str).unique())
+    cases, context["districts"] = confirmed_cases(session)
     status = 200
     try:
         mean = _number("si_mean", si_mean)

@@ -630,23 +630,7 @@ def _served(request: Request, links: Sequence[Link]) -> list[Link]:
 
 
 # The published fields, in the order of the API's answers.
-FIELDS = (
-    "day",
-    "area",
-    "confirmed_new",
-    "confirmed_total",
-    "deaths_new",
-    "deaths_total",
-    "released_new",
-    "released_total",
-    "in_isolation",
-    "tests_new",
-    "tests_total",
-    "positives_new",
-    "positivity_7d",
-    "revision",
-    "published_at",
-)
+FIELDS = ("day", "area", *service.FIGURE_FIELDS, "revision", "published_at")
 
 
 @router.get("/public/data", response_class=HTMLResponse)
