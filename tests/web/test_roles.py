@@ -18,6 +18,11 @@ PUBLIC = "public"
 # Routes for a CAC city's publishers, who present the city's API key, not a login: without
 # one, every caller is refused with 401.
 PUBLISHER = "cac_publisher"
+# Routes for an exposure-notification app, which presents a one-time upload token (exchanged
+# for the verification code that came with a positive result), not a login: without one,
+# every caller is refused with 401.
+UPLOAD_TOKEN = "exposure_upload_token"
+CREDENTIALS = (PUBLISHER, UPLOAD_TOKEN)
 
 # (method, path) -> the capability it needs, or PUBLIC.
 ROUTES: dict[tuple[str, str], str] = {
@@ -222,6 +227,6 @@ def test_each_role_reaches_exactly_its_routes(live: LiveService, role: str | Non
             if may == refused:
                 wrong.append(f"{method} {path}: {r.status_code} ({capability})")
             if not may:
-                refusal = 401 if role is None or capability == PUBLISHER else 403
+                refusal = 401 if role is None or capability in CREDENTIALS else 403
                 assert r.status_code == refusal, (method, path)
     assert wrong == [], f"role {role or 'public'}"
