@@ -88,6 +88,7 @@ MAX_COMPRESSION_RATIO = 100
 """Keys are random bytes and barely compress (~1.2x); a far higher ratio is a zip bomb."""
 
 _INT32_MAX = 2**31 - 1
+_INT32_MIN = -(2**31)
 _UINT64_MAX = 2**64 - 1
 _KEY_NAME = re.compile(r"[A-Za-z0-9_]*")  # the spec's class for key ids and versions
 _OID = re.compile(r"(?:[0-9]+(?:\.[0-9]+)*)?")
@@ -115,6 +116,10 @@ class ReportType(IntEnum):
     SELF_REPORT = 3
     RECURSIVE = 4
     REVOKED = 5
+
+
+_REPORT_TYPES = tuple(ReportType)  # by value: ReportType(n) is _REPORT_TYPES[n]
+_REPORT_TYPE_CLASSES = (int, ReportType)
 
 
 def _check_int(value: object, name: str, low: int, high: int) -> None:
@@ -148,6 +153,29 @@ class DiagnosisKey:
 
     def __post_init__(self) -> None:
         """Check every field against the file format; ValueError names the field."""
+        # One expression for the common, valid case: decoding a million keys builds a million
+        # of these. Only a failing key takes the slow path that says which field is wrong.
+        report_type = self.report_type
+        onset = self.days_since_onset_of_symptoms
+        if not (
+            type(self.key_data) is bytes
+            and len(self.key_data) == KEY_LENGTH
+            and type(self.rolling_start_interval_number) is int
+            and 0 <= self.rolling_start_interval_number <= _INT32_MAX
+            and type(self.rolling_period) is int
+            and 1 <= self.rolling_period <= TEK_ROLLING_PERIOD
+            and type(self.transmission_risk_level) is int
+            and 0 <= self.transmission_risk_level <= MAX_TRANSMISSION_RISK_LEVEL
+            and (report_type is None or type(report_type) in _REPORT_TYPE_CLASSES)
+            and (report_type is None or 0 <= report_type < len(_REPORT_TYPES))
+            and (onset is None or (type(onset) is int and _INT32_MIN <= onset <= _INT32_MAX))
+        ):
+            self._explain()
+        if report_type is not None and type(report_type) is not ReportType:
+            object.__setattr__(self, "report_type", _REPORT_TYPES[report_type])
+
+    def _explain(self) -> None:
+        """Raise ValueError naming the first field that is out of the file format's range."""
         if not isinstance(self.key_data, bytes):
             raise ValueError(f"key_data: expected bytes, got {type(self.key_data).__name__}")
         if len(self.key_data) != KEY_LENGTH:
@@ -160,15 +188,16 @@ class DiagnosisKey:
             self.transmission_risk_level, "transmission_risk_level", 0, MAX_TRANSMISSION_RISK_LEVEL
         )
         if self.report_type is not None:
-            _check_int(self.report_type, "report_type", min(ReportType), max(ReportType))
-            object.__setattr__(self, "report_type", ReportType(self.report_type))
+            _check_int(self.report_type, "report_type", 0, len(_REPORT_TYPES) - 1)
         if self.days_since_onset_of_symptoms is not None:
             _check_int(
                 self.days_since_onset_of_symptoms,
                 "days_since_onset_of_symptoms",
-                -_INT32_MAX - 1,
+                _INT32_MIN,
                 _INT32_MAX,
             )
+        # bool and int subclasses pass the checks above but not the exact-type fast path.
+        raise ValueError("key: an integer field holds a bool or an int subclass")
 
 
 @dataclass(frozen=True)
