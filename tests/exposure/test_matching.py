@@ -317,3 +317,10 @@ def test_window_metadata_from_the_key() -> None:
     assert (w.report_type, w.infectiousness) == (ReportType.CONFIRMED_TEST, Infectiousness.STANDARD)
     assert windows_for(DiagnosisKey(bytes(16), DAY0, days_since_onset_of_symptoms=9), times) == []
     assert windows_for(DiagnosisKey(bytes(16), DAY0, report_type=ReportType.REVOKED), times) == []
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_the_inlined_hkdf_is_crypto_rpik(tek: bytes) -> None:
+    from epicity.exposure.matching import _rpik
+
+    assert _rpik(tek) == crypto.rpik(tek)
