@@ -12,20 +12,20 @@ keys that is 144 million lookups, so `match` works on columns, in chunks of keys
    with one hash: an RPI whose slot is empty was certainly not heard).
 2. **Skip keys nobody could have heard**: a key is derived only when some observation lies in
    its validity window widened by the tolerance (two binary searches per chunk).
-3. **Derive**: per key one HKDF (`crypto.rpik`) and one AES-128-ECB call over its 144 padded
-   blocks, written straight into a chunk buffer. The AES call goes through OpenSSL's EVP
-   interface with one cipher context that is re-keyed per key (``backend="openssl"``: about a
-   third of the cost of building a `cryptography` Cipher per key, which is what
-   `crypto.rpis` does and what ``backend="cryptography"`` uses). The OpenSSL path is used only
-   when the system's libcrypto loads and reproduces `crypto.rpis` on a self-test key; otherwise
-   "auto" falls back to `crypto.rpis`.
-4. **Probe**: the chunk's RPIs, viewed as uint32/uint64 words without copying, go through the
+3. **Derive**: per key one HKDF (`crypto.rpik`'s function) and one AES-128-ECB call over its
+   144 padded blocks, written straight into a chunk buffer. The AES call goes through OpenSSL's EVP
+   interface with one cipher context that is re-keyed per key (``backend="openssl"``), where
+   `crypto.rpis` (``backend="cryptography"``) builds a `cryptography` Cipher per key, which
+   costs more than the HKDF and the encryption together (bench/exposure.py compares the two).
+   The OpenSSL path is used only when the system's libcrypto loads and reproduces `crypto.rpis`
+   and `crypto.rpik` on a self-test key; otherwise "auto" falls back to `crypto.rpis`.
+4. **Probe**: the chunk's RPIs, viewed as uint64 words without copying, go through the
    slot table (a handful of candidates per thousand survive), then `np.searchsorted` among the
    distinct heard RPIs and a check of all 16 bytes.
 5. **Time check**: an RPI counts only when heard within `TOLERANCE_SECONDS` (2 hours) of the
    10-minute interval it belongs to: at most 2 h before the interval starts or 2 h after it
-   ends, both ends included (Exposure Notification Cryptography Specification v1.2, matching
-   of diagnosis keys: a +/- 2 hour tolerance window absorbs clock skew between phones).
+   ends, both ends included (the GAEN specification's +/- 2 hour tolerance, which absorbs clock
+   skew between phones).
 6. **Attenuation**: an observation stored with an attenuation keeps it; one stored with an RSSI
    gets ``TX power - RSSI``, the TX power read from the AEM decrypted with the key's AEMK
    (metadata byte 1, a signed dBm value; byte 0 must carry major version 1, i.e. 0b01xx_xxxx).
@@ -35,8 +35,9 @@ windows: at most 30 minutes (a new window starts at the first scan 30 minutes or
 current window's first scan) and never across a UTC midnight.
 
 Keys come as `DiagnosisKey` objects (`KeyBatch.from_keys`), as a `KeyBatch` of columns, or
-as an iterable of either, consumed chunk by chunk: memory stays bounded by one chunk's
-2.3 KB x `chunk_size` buffer whatever the number of keys.
+as an iterable of either, consumed chunk by chunk: beyond the keys passed in, memory is one
+chunk's buffer (2.3 KB x `chunk_size`) whatever the number of keys; a stream of chunks (keys
+decoded file by file) keeps even the keys out of memory.
 
 Example::
 
@@ -363,12 +364,12 @@ class _Index:
         self.lo = np.ascontiguousarray(sw[first, 1])
         self.rows = order  # rows of distinct RPI u: rows[offsets[u]:offsets[u + 1]]
         self.offsets = np.append(np.flatnonzero(first), len(order))
-        # Slot table on the top bits of the RPI's first 32-bit word (bytes 0-3): ~64 slots per
-        # distinct RPI keeps false candidates near 1.5% while the table stays in cache.
+        # Slot table on the top bits of the RPI's first 64-bit word: ~64 slots per distinct
+        # RPI keeps false candidates near 1.5% while the table stays in cache.
         self.bits = int(min(24, max(12, np.ceil(np.log2(max(len(self.hi), 1) * 64)))))
         self.table = np.zeros(1 << self.bits, np.bool_)
-        top = obs.rpi.view("<u4").reshape(len(obs), 4)[:, 0] >> np.uint32(32 - self.bits)
-        self.table[top] = True
+        self.shift = np.uint64(64 - self.bits)
+        self.table[(words[:, 0] >> self.shift).view(np.intp)] = True
         self.times = np.sort(obs.at)
 
     def heard_within(self, start: I64, period: I64) -> npt.NDArray[np.bool_]:
@@ -616,15 +617,15 @@ def match(
 def _probe(keys: KeyBatch, rows: U8, index: _Index) -> list[KeyMatch]:
     """Matches of one chunk of derived RPIs (`rows[j]` holds key j's 144 RPIs)."""
     m = len(keys)
-    top = rows.view("<u4").reshape(m, _PERIOD, 4)[:, :, 0] >> np.uint32(32 - index.bits)
-    cand = np.flatnonzero(index.table[top])
+    words = rows.view("<u8").reshape(m, _PERIOD, 2)
+    # int64 indices (a free view of the shifted words) take numpy's fast gather path.
+    cand = np.flatnonzero(index.table[(words[:, :, 0] >> index.shift).view(np.intp)])
     if len(cand) == 0:
         return []
     key_row, slot = np.divmod(cand, _PERIOD)
     valid = slot < keys.rolling_period[key_row]  # slots past a short key's period are padding
     key_row, slot = key_row[valid], slot[valid]
-    words = rows.view("<u8").reshape(m, _PERIOD, 2)[key_row, slot]
-    hi, lo = words[:, 0], words[:, 1]
+    hi, lo = words[key_row, slot, 0], words[key_row, slot, 1]
     pos = np.searchsorted(index.hi, hi)
     found = np.full(len(hi), -1, np.int64)
     while True:  # walk equal first words (distinct RPIs sharing 8 bytes: practically never)
