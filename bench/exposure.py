@@ -17,8 +17,9 @@ Prints tables (medians of `--repeats` runs, ratios to the alternative measured i
       per interval (144 per key), each RPI looked up in a Python set of the heard RPIs - the
       specification's algorithm written out directly;
     - *per key, batched AES*: `crypto.rpis` (one AES call per key) with the same set lookups.
-    Each run checks that the planted contacts (`--planted` keys whose RPIs the phone heard)
-    are found, and no other key. Peak memory is the process's maximum RSS
+    The methods run interleaved, `--repeats` rounds, so that they share the machine's load.
+    Each run of `match` checks that the planted contacts (`--planted` keys whose RPIs the
+    phone heard) are found, and no other key. Peak memory is the process's maximum RSS
     (``resource.getrusage``) after the section.
 (c) ``--compare``: the comparison with location-based tracing on the synthetic city
     (`epicity.exposure.compare.compare_on_city`), printed as Markdown.
@@ -358,8 +359,8 @@ def matching_section(args: argparse.Namespace) -> None:
     heard_set = {obs.rpi[i].tobytes() for i in range(len(obs))}
     expected = {planted.key_data[i].tobytes() for i in range(len(planted))}
     n = len(keys)
-    measured: list[tuple[str, str, float]] = []  # (method, keys timed, seconds for all n)
-
+    # (method, keys timed, call, factor from the call's time to the time for all n keys)
+    methods: list[tuple[str, str, Callable[[], object], float]] = []
     for backend in available_backends():
 
         def once(backend: Backend = backend) -> int:
@@ -368,8 +369,7 @@ def matching_section(args: argparse.Namespace) -> None:
             return len(found)
 
         match(keys.take(slice(0, 20_000)), obs, backend=backend)  # warm up: padded blocks
-        t, _ = median_time(once, args.repeats)
-        measured.append((f"match(), AES via {backend}", "all", t))
+        methods.append((f"match(), AES via {backend}", "all", once, 1.0))
     naive_label = "per key, per interval: cryptography HKDF + 144 AES Ciphers, set lookups"
     for label, fn, sample in (
         (naive_label, naive_per_interval, args.naive_sample),
@@ -380,8 +380,23 @@ def matching_section(args: argparse.Namespace) -> None:
         ),
     ):
         sub = keys.take(np.arange(args.planted, args.planted + sample))  # none planted: full work
-        t, _ = median_time(lambda fn=fn, sub=sub: fn(sub, heard_set), args.repeats)  # type: ignore[misc]
-        measured.append((label, f"{sample:,}, extrapolated", t / sample * n))
+        methods.append(
+            (
+                label,
+                f"{sample:,}, extrapolated",
+                lambda fn=fn, sub=sub: fn(sub, heard_set),  # type: ignore[misc]
+                n / sample,
+            )
+        )
+    # Interleaved (method 1, 2, 3, 4, then again): on a shared machine the load drifts, and
+    # the ratios should compare methods under the same load.
+    times: dict[str, list[float]] = {label: [] for label, *_ in methods}
+    for _ in range(args.repeats):
+        for label, _timed, call, factor in methods:
+            t = time.perf_counter()
+            call()
+            times[label].append((time.perf_counter() - t) * factor)
+    measured = [(label, timed, statistics.median(times[label])) for label, timed, *_ in methods]
     naive = next(total for label, _, total in measured if label == naive_label)
     rows = [
         [label, timed, f"{total:.2f}", f"{n / total:,.0f}", f"{naive / total:.1f}x"]

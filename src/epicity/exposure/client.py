@@ -35,8 +35,11 @@ Example::
         rpi, aem = alice.broadcast(t)
         bob.observe(rpi, aem, t, attenuation_db=50, seconds=300)
     keys = alice.diagnosis_keys(t0 + 86_400)             # the next day, after a positive test
+    info = SignatureInfo(verification_key_version="v1", verification_key_id="450")
+    export_bin = encode_export(KeyExport(t0, t0 + 86_400, "KR-11", 1, 1, (info,), tuple(keys)))
     zip_bytes = write_zip(export_bin, sign_export(export_bin, private_key, info, 1, 1))
-    bob.check([zip_bytes], {("310", "v1"): public_key}, now=t0 + 86_400).level  # HIGH
+    trusted = {("450", "v1"): private_key.public_key()}
+    bob.check([zip_bytes], trusted, now=t0 + 86_400).level  # HIGH: 20 min x 1.2 = 24
 """
 
 from __future__ import annotations
