@@ -38,7 +38,13 @@ LANGUAGE_NAMES = {"ko": "한국어", "en": "English"}
 LANG_COOKIE = "lang"
 ENV_DEFAULT_LANGUAGE = "EPICITY_DEFAULT_LANGUAGE"
 # Packages whose locales/ directory holds catalogs (a domain adds itself here).
-CATALOG_PACKAGES = ("epicity.web", "epicity.opendata", "epicity.cac", "epicity.notices")
+CATALOG_PACKAGES = (
+    "epicity.web",
+    "epicity.opendata",
+    "epicity.cac",
+    "epicity.notices",
+    "epicity.exposure",
+)
 
 
 def catalog_files(lang: str) -> list[Any]:
