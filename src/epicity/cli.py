@@ -13,6 +13,7 @@ from epicity.city.cli import app as city_app
 from epicity.delivery.cli import app as deliver_app
 from epicity.demo import demo
 from epicity.ds4c.cli import app as ds4c_app
+from epicity.exposure.cli import app as exposure_app
 from epicity.isolation.cli import app as isolation_app
 from epicity.notices.cli import app as notices_app
 from epicity.opendata.cli import publish
@@ -44,6 +45,7 @@ app.add_typer(relief_app, name="relief")
 app.add_typer(screening_app, name="screening")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(notices_app, name="notices")
+app.add_typer(exposure_app, name="exposure")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 app.command("serve")(serve)

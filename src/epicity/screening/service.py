@@ -68,6 +68,7 @@ from sqlalchemy.orm import Session
 from epicity.cases.models import Case
 from epicity.cases.service import change_status, create_case
 from epicity.db import utcnow
+from epicity.exposure.verification import issue_code
 from epicity.screening.errors import Conflict, NotFound, ScreeningError, SlotUnavailable
 from epicity.screening.models import (
     ACTOR_MAX,
@@ -158,6 +159,11 @@ _RESULT_TEXT = {
         "back for a new test; until then, stay home if you have symptoms."
     ),
 }
+# Appended to a positive result: the exposure-notification app's verification code.
+_CODE_TEXT = (
+    " To warn the people you met, anonymously, enter the code {code} in the exposure "
+    "notification app (valid until {until}, once)."
+)
 
 Hours = Mapping[int, tuple[dt.time, dt.time]]
 # A sample's sampling, result-queued and delivery instants (the latter two when they happened).
@@ -1180,23 +1186,36 @@ def _give_result(
     sample.resulted_at = when
     case_id = None
     traceable = False
+    sampled = sample.sampled_at or sample.checked_in_at
+    text = _RESULT_TEXT[result].format(
+        barcode=sample.barcode, taken=f"{_local(sampled):%Y-%m-%d %H:%M}"
+    )
+    exposure: dict[str, str] = {}
     if result == "positive":
         case = _confirmed_case(session, sample, actor, when)
         case_id = case.id
         traceable = case.person_id is not None and case.confirmed_date is not None
         sample.case_id = case.id
-    sampled = sample.sampled_at or sample.checked_in_at
+        # A one-time code for the exposure-notification app; the key server stores only its
+        # hash, never whom it was given to (epicity.exposure.verification).
+        code = issue_code(session, test_date=_local(sampled).date(), now=when)
+        text += _CODE_TEXT.format(
+            code=code.display, until=f"{_local(code.expires_at):%Y-%m-%d %H:%M}"
+        )
+        exposure = {
+            "verification_code": code.code,
+            "verification_code_expires_at": code.expires_at.isoformat(),
+        }
     message = enqueue_message(
         session,
         kind="test_result",
         person_id=sample.person_id,
         payload={
-            "text": _RESULT_TEXT[result].format(
-                barcode=sample.barcode, taken=f"{_local(sampled):%Y-%m-%d %H:%M}"
-            ),
+            "text": text,
             "result": result,
             "barcode": sample.barcode,
             "sampled_at": sampled.isoformat(),
+            **exposure,
         },
         key=sample.barcode,
         now=when,
