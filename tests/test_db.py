@@ -30,6 +30,8 @@ from epicity.db import (
     session_scope,
 )
 from epicity.delivery import models as delivery_models  # noqa: F401  (tables on Base.metadata)
+from epicity.exposure import models as exposure_models  # noqa: F401  (tables on Base.metadata)
+from epicity.exposure import venue_models  # noqa: F401  (tables on Base.metadata)
 from epicity.isolation import models as isolation_models  # noqa: F401  (tables on Base.metadata)
 from epicity.notices import models as notices_models  # noqa: F401  (tables on Base.metadata)
 from epicity.opendata import models as opendata_models  # noqa: F401  (tables on Base.metadata)

@@ -182,6 +182,26 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/cac/countermeasures"): PUBLIC,
     ("GET", "/cac/countermeasures/{countermeasure_id}"): PUBLIC,
     ("GET", "/cac/suppliers"): PUBLIC,
+    # Exposure notification's key server: apps verify a code, then publish with its token.
+    ("POST", "/api/v1/exposure/verify"): PUBLIC,
+    ("POST", "/api/v1/exposure/publish"): UPLOAD_TOKEN,
+    ("GET", "/api/v1/exposure/exports/index.txt"): PUBLIC,
+    ("GET", "/api/v1/exposure/exports/keys"): PUBLIC,
+    ("GET", "/api/v1/exposure/exports/{region}/{name}.zip"): PUBLIC,
+    ("POST", "/api/v1/exposure/venues"): PUBLIC,  # a venue's owner registers; rate limited
+    ("GET", "/api/v1/exposure/venues"): "read_cases",
+    ("GET", "/api/v1/exposure/venues/{venue_id}"): "read_cases",  # or the venue's own token
+    ("POST", "/api/v1/exposure/venues/{venue_id}/end"): "edit_cases",  # or its own token
+    ("POST", "/api/v1/exposure/venues/{venue_id}/place"): "edit_cases",
+    ("GET", "/venues/{venue_id}/poster"): "read_cases",  # or the venue's own token
+    ("POST", "/api/v1/exposure/venue-warnings"): "edit_cases",
+    ("GET", "/api/v1/exposure/venue-warnings"): "read_cases",
+    ("GET", "/api/v1/exposure/venue-warnings/suggestions"): "read_cases",
+    ("POST", "/api/v1/exposure/venue-warnings/{warning_id}/approve"): "approve_warnings",
+    ("POST", "/api/v1/exposure/venue-warnings/{warning_id}/reject"): "approve_warnings",
+    ("POST", "/api/v1/exposure/venue-warnings/publish"): "publish_data",
+    ("GET", "/api/v1/exposure/venue-warnings/index.txt"): PUBLIC,
+    ("GET", "/api/v1/exposure/venue-warnings/{name}.zip"): PUBLIC,
 }
 # FastAPI's own pages.
 FRAMEWORK = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}

@@ -16,6 +16,8 @@ from epicity.cac import models as cac_models  # noqa: F401  (registers its table
 from epicity.cases import models as cases_models  # noqa: F401  (registers its tables)
 from epicity.db import Base, compare_options, database_url, make_engine
 from epicity.delivery import models as delivery_models  # noqa: F401  (registers its tables)
+from epicity.exposure import models as exposure_models  # noqa: F401  (registers its tables)
+from epicity.exposure import venue_models  # noqa: F401  (registers its tables)
 from epicity.isolation import models as isolation_models  # noqa: F401  (registers its tables)
 from epicity.notices import models as notices_models  # noqa: F401  (registers its tables)
 from epicity.opendata import models as opendata_models  # noqa: F401  (registers its tables)

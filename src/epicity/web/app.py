@@ -46,6 +46,21 @@ from epicity.cac.library_errors import (
 )
 from epicity.cases.errors import CaseError, Conflict, IllegalTransition, NotFound
 from epicity.db import make_engine, migrate, session_factory
+from epicity.exposure.errors import (
+    ExportNotFound,
+    ExposureError,
+    ExposureInvalid,
+    PublishInvalid,
+    RateLimited,
+    TokenInvalid,
+)
+from epicity.exposure.venue_errors import (
+    VenueConflict,
+    VenueError,
+    VenueForbidden,
+    VenueInvalid,
+    VenueNotFound,
+)
 from epicity.isolation.errors import (
     IsolationConflict,
     IsolationError,
@@ -101,8 +116,10 @@ def _domain_error(_: Request, exc: Exception) -> Response:
     body: dict[str, Any] = {"detail": str(exc)}
     if isinstance(exc, InvalidField):
         body["errors"] = [{"field": exc.field, "problem": str(exc)}]
-    if isinstance(exc, LibraryError):
+    if isinstance(exc, LibraryError | ExposureInvalid | VenueError):
         body["errors"] = [{"field": exc.field, "problem": exc.problem}]
+    if isinstance(exc, PublishInvalid):
+        body["errors"] = exc.errors
     return JSONResponse(body, status_code=status)
 
 
@@ -144,6 +161,8 @@ def domain_errors() -> tuple[type[Exception], ...]:
         AnalyticsError,
         CacError,
         CaseError,
+        ExposureError,
+        VenueError,
         LibraryError,
         IsolationError,
         NoticeError,
@@ -181,6 +200,14 @@ _STATUS_OF: tuple[tuple[tuple[type[Exception], ...], int], ...] = (
     ((LibraryConflict,), 409),
     ((AttachmentTooLarge,), 413),
     ((AttachmentUnsupported,), 415),
+    ((TokenInvalid,), 401),
+    ((ExportNotFound,), 404),
+    ((RateLimited,), 429),
+    ((ExposureInvalid, PublishInvalid), 422),
+    ((VenueNotFound,), 404),
+    ((VenueForbidden,), 403),
+    ((VenueConflict,), 409),
+    ((VenueInvalid,), 422),
 )
 
 

@@ -22,6 +22,9 @@ def all_routers() -> list[APIRouter]:
     from epicity.cac.routes import router as cac
     from epicity.cases.pages import router as case_pages
     from epicity.cases.routes import router as cases
+    from epicity.exposure.routes import router as exposure
+    from epicity.exposure.venue_pages import router as exposure_venue_pages
+    from epicity.exposure.venue_routes import router as exposure_venues
     from epicity.isolation.pages import router as isolation_pages
     from epicity.isolation.routes import router as isolation
     from epicity.notices.pages import router as notice_pages
@@ -69,4 +72,7 @@ def all_routers() -> list[APIRouter]:
         cac_pages,
         cac_library,
         cac_library_pages,
+        exposure,
+        exposure_venues,
+        exposure_venue_pages,
     ]
