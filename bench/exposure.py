@@ -12,8 +12,8 @@ clock also counts the time spent waiting for the core, and the load average):
 (b) **Matching throughput**: `--keys` (1,000,000) downloaded keys over 14 days against 14 days
     of one phone's observations (`--rpis-per-day` distinct RPIs heard a day, each heard
     `--sightings` times), pinned to one CPU (``os.sched_setaffinity``; or run under
-    ``taskset -c 0``). Rows: `matching.match` with each AES backend (OpenSSL's EVP re-keyed per
-    key; `cryptography` via `crypto.rpis`), and the alternatives a developer would write,
+    ``taskset -c 0``). Rows: `matching.match` (AES through the `cryptography` package via
+    `crypto.rpis`, vectorised probing), and the alternatives a developer would write,
     measured on a sample of keys and extrapolated (said so in the table):
     - *per key, per interval*: HKDF with `cryptography`'s HKDF class, then one AES-ECB Cipher
       per interval (144 per key), each RPI looked up in a Python set of the heard RPIs - the
@@ -68,10 +68,8 @@ from epicity.exposure.keyfile import (
 )
 from epicity.exposure.matching import (
     DSOS_MISSING,
-    Backend,
     KeyBatch,
     Observations,
-    available_backends,
     match,
 )
 
@@ -363,15 +361,14 @@ def matching_section(args: argparse.Namespace) -> None:
     n = len(keys)
     # (method, keys timed, call, factor from the call's time to the time for all n keys)
     methods: list[tuple[str, str, Callable[[], object], float]] = []
-    for backend in available_backends():
 
-        def once(backend: Backend = backend) -> int:
-            found = match(keys, obs, backend=backend)
-            assert {m.key.key_data for m in found} == expected, "planted contacts not found exactly"
-            return len(found)
+    def once() -> int:
+        found = match(keys, obs)
+        assert {m.key.key_data for m in found} == expected, "planted contacts not found exactly"
+        return len(found)
 
-        match(keys.take(slice(0, 20_000)), obs, backend=backend)  # warm up: padded blocks
-        methods.append((f"match(), AES via {backend}", "all", once, 1.0))
+    match(keys.take(slice(0, 20_000)), obs)  # warm up: padded blocks
+    methods.append(("match(), AES via cryptography", "all", once, 1.0))
     naive_label = "per key, per interval: cryptography HKDF + 144 AES Ciphers, set lookups"
     for label, fn, sample in (
         (naive_label, naive_per_interval, args.naive_sample),
@@ -390,7 +387,7 @@ def matching_section(args: argparse.Namespace) -> None:
                 n / sample,
             )
         )
-    # Interleaved (method 1, 2, 3, 4, then again): on a shared machine the load drifts, and
+    # Interleaved (method 1, 2, 3, then again): on a shared machine the load drifts, and
     # the ratios should compare methods under the same load.
     # CPU time beside wall time: on a shared machine the wall clock also counts the time the
     # process waited for its core; the CPU time is what one core spent.

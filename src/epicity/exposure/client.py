@@ -64,7 +64,6 @@ from epicity.exposure.keyfile import (
     verify_export,
 )
 from epicity.exposure.matching import (
-    Backend,
     KeyBatch,
     KeyMatch,
     Observations,
@@ -172,7 +171,6 @@ class Phone:
         tx_power_dbm: the calibrated transmit power written into the BLE metadata (-127..127).
         calibration_confidence: what this phone reports in its exposure windows (0..3).
         config: the risk configuration `check` uses by default (CWA's launch defaults).
-        backend: the AES backend for matching ("auto": OpenSSL when usable).
     """
 
     def __init__(
@@ -182,7 +180,6 @@ class Phone:
         tx_power_dbm: int = 0,
         calibration_confidence: int = CalibrationConfidence.HIGH,
         config: RiskConfiguration | None = None,
-        backend: Backend = "auto",
     ) -> None:
         if isinstance(tx_power_dbm, bool) or not isinstance(tx_power_dbm, int):
             raise ValueError(
@@ -196,7 +193,6 @@ class Phone:
         self.tx_power_dbm = tx_power_dbm
         self.calibration_confidence = int(calibration_confidence)
         self.config = config or RiskConfiguration.cwa_default()
-        self.backend: Backend = backend
         self._teks: dict[int, bytes] = {}  # rolling start interval -> TEK
         self._derived: dict[int, tuple[bytes, bytes]] = {}  # rolling start -> (RPIK, AEMK)
         self._obs = _Columns()
@@ -418,7 +414,7 @@ class Phone:
         seconds = _seconds(time.time() if now is None else now, "now")
         self.forget(seconds - RETENTION_DAYS * _DAY)
         config = config or self.config
-        self.last_matches = match(self._keys, self.observations, backend=self.backend)
+        self.last_matches = match(self._keys, self.observations)
         windows = exposure_windows(
             self.last_matches, config, calibration_confidence=self.calibration_confidence
         )

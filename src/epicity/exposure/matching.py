@@ -12,13 +12,10 @@ keys that is 144 million lookups, so `match` works on columns, in chunks of keys
    with one hash: an RPI whose slot is empty was certainly not heard).
 2. **Skip keys nobody could have heard**: a key is derived only when some observation lies in
    its validity window widened by the tolerance (two binary searches per chunk).
-3. **Derive**: per key one HKDF (`crypto.rpik`'s function) and one AES-128-ECB call over its
-   144 padded blocks, written straight into a chunk buffer. The AES call goes through OpenSSL's EVP
-   interface with one cipher context that is re-keyed per key (``backend="openssl"``), where
-   `crypto.rpis` (``backend="cryptography"``) builds a `cryptography` Cipher per key, which
-   costs more than the HKDF and the encryption together (bench/exposure.py compares the two).
-   The OpenSSL path is used only when the system's libcrypto loads and reproduces `crypto.rpis`
-   and `crypto.rpik` on a self-test key; otherwise "auto" falls back to `crypto.rpis`.
+3. **Derive**: per key `crypto.rpis`, i.e. one HKDF (SHA-256 with precomputed HMAC pads) and
+   one AES-128-ECB call through the `cryptography` package (one Cipher per key) over the key's
+   144 padded blocks (built once per rolling start and period, cached), gathered into a chunk
+   buffer.
 4. **Probe**: the chunk's RPIs, viewed as uint64 words without copying, go through the
    slot table (a handful of candidates per thousand survive), then `np.searchsorted` among the
    distinct heard RPIs and a check of all 16 bytes.
@@ -49,15 +46,10 @@ Example::
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import hashlib
 import itertools
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -76,11 +68,9 @@ __all__ = [
     "DSOS_MISSING",
     "TOLERANCE_SECONDS",
     "WINDOW_SECONDS",
-    "Backend",
     "KeyBatch",
     "KeyMatch",
     "Observations",
-    "available_backends",
     "exposure_windows",
     "match",
 ]
@@ -95,7 +85,6 @@ _PERIOD = crypto.TEK_ROLLING_PERIOD
 _ROW = 16 * _PERIOD  # bytes of one key's derived RPIs in a chunk buffer
 _INTERVAL = crypto.EN_INTERVAL_SECONDS
 
-Backend = Literal["auto", "openssl", "cryptography"]
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
@@ -379,138 +368,18 @@ class _Index:
         return np.searchsorted(self.times, hi, "right") > np.searchsorted(self.times, lo, "left")
 
 
-# --------------------------------------------------------------------------- AES backends
+# --------------------------------------------------------------------------- derivation
 
 
-class _OpenSSLEcb:
-    """AES-128-ECB through the system libcrypto's EVP interface, one context re-keyed per key."""
-
-    def __init__(self) -> None:
-        name = ctypes.util.find_library("crypto")
-        if name is None:
-            raise OSError("libcrypto not found")
-        lib = ctypes.CDLL(name)
-        lib.EVP_CIPHER_CTX_new.restype = ctypes.c_void_p
-        lib.EVP_CIPHER_CTX_free.argtypes = [ctypes.c_void_p]
-        lib.EVP_aes_128_ecb.restype = ctypes.c_void_p
-        lib.EVP_EncryptInit_ex.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_char_p] * 2
-        lib.EVP_EncryptUpdate.argtypes = [
-            ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int), ctypes.c_char_p,
-            ctypes.c_int,
-        ]  # fmt: skip
-        lib.EVP_CIPHER_CTX_set_padding.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        self._lib = lib
-        self._ctx = lib.EVP_CIPHER_CTX_new()
-        if not self._ctx:
-            raise OSError("EVP_CIPHER_CTX_new failed")
-        if lib.EVP_EncryptInit_ex(self._ctx, lib.EVP_aes_128_ecb(), None, bytes(16), None) != 1:
-            raise OSError("EVP_EncryptInit_ex failed")
-        lib.EVP_CIPHER_CTX_set_padding(self._ctx, 0)
-        self._outl = ctypes.c_int()
-
-    def __del__(self) -> None:
-        ctx = getattr(self, "_ctx", None)
-        if ctx:
-            self._lib.EVP_CIPHER_CTX_free(ctx)
-
-    def derive_into(
-        self, key_data: bytes, starts: Sequence[int], periods: Sequence[int], out: U8
-    ) -> None:
-        """RPIs of keys ``key_data[16j:16j+16]`` into ``out[j]`` (rows of 2304 bytes)."""
-        init, update, ctx = self._lib.EVP_EncryptInit_ex, self._lib.EVP_EncryptUpdate, self._ctx
-        outl = ctypes.byref(self._outl)
-        base = out.ctypes.data
-        pads: dict[tuple[int, int], bytes] = {}
-        for j in range(len(starts)):
-            start, period = starts[j], periods[j]
-            blocks = pads.get((start, period))
-            if blocks is None:
-                blocks = pads[(start, period)] = _padded(start, period)
-            if init(ctx, None, None, _rpik(key_data[16 * j : 16 * j + 16]), None) != 1:
-                raise OSError("EVP_EncryptInit_ex failed")
-            if update(ctx, base + _ROW * j, outl, blocks, len(blocks)) != 1:
-                raise OSError("EVP_EncryptUpdate failed")
-
-
-# HKDF-SHA256(TEK, salt=empty, "EN-RPIK", 16) as four SHA-256 calls with the HMAC pads of the
-# empty salt precomputed (RFC 5869 / RFC 2104): the same function as `crypto.rpik` without its
-# argument checks (the keys come from validated `KeyBatch` rows), a few tenths of a microsecond
-# less per key. The OpenSSL backend's self-test compares the two.
-_IPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x36 for b in range(256)))
-_OPAD = bytes.maketrans(bytes(range(256)), bytes(b ^ 0x5C for b in range(256)))
-_EXTRACT_INNER = hashlib.sha256(bytes(64).translate(_IPAD))
-_EXTRACT_OUTER = hashlib.sha256(bytes(64).translate(_OPAD))
-_FILL_IPAD = bytes(32).translate(_IPAD)  # a 32-byte PRK zero-filled to the 64-byte block
-_FILL_OPAD = bytes(32).translate(_OPAD)
-_RPIK_T1 = crypto.RPIK_INFO + b"\x01"
-
-
-def _rpik(tek: bytes) -> bytes:
-    inner = _EXTRACT_INNER.copy()
-    inner.update(tek)
-    outer = _EXTRACT_OUTER.copy()
-    outer.update(inner.digest())
-    prk = outer.digest()
-    t1 = hashlib.sha256(prk.translate(_IPAD) + _FILL_IPAD + _RPIK_T1).digest()
-    return hashlib.sha256(prk.translate(_OPAD) + _FILL_OPAD + t1).digest()[:16]
-
-
-_PADS: dict[tuple[int, int], bytes] = {}
-
-
-def _padded(start: int, period: int) -> bytes:
-    """PaddedData of intervals start..start+period-1, concatenated (cached per pair)."""
-    blocks = _PADS.get((start, period))
-    if blocks is None:
-        if len(_PADS) > 8192:  # a few weeks of daily keys need ~20 entries
-            _PADS.clear()
-        blocks = b"".join(crypto.padded_data(start + i) for i in range(period))
-        _PADS[(start, period)] = blocks
-    return blocks
-
-
-def _derive_cryptography(
-    key_data: bytes, starts: Sequence[int], periods: Sequence[int], out: U8
-) -> None:
-    """RPIs through `crypto.rpis` (the `cryptography` package): a new Cipher per key."""
+def _derive(key_data: bytes, starts: Sequence[int], periods: Sequence[int], out: U8) -> None:
+    """RPIs of keys ``key_data[16j:16j+16]`` into ``out[j]`` (rows of 2,304 bytes; a short
+    key's row is zero-padded) through `crypto.rpis`: one HKDF and one AES call per key."""
     parts = []
     for j, (start, period) in enumerate(zip(starts, periods, strict=True)):
         parts.append(crypto.rpis(key_data[16 * j : 16 * j + 16], start, period))
         if period < _PERIOD:
             parts.append(bytes(_ROW - 16 * period))
     out[:] = np.frombuffer(b"".join(parts), np.uint8).reshape(out.shape)
-
-
-_openssl: _OpenSSLEcb | None = None
-_openssl_checked = False
-
-
-def _openssl_backend() -> _OpenSSLEcb | None:
-    """The OpenSSL backend when it loads and reproduces `crypto.rpis`; None otherwise."""
-    global _openssl, _openssl_checked
-    if not _openssl_checked:
-        _openssl_checked = True
-        if os.environ.get("EPICITY_EXPOSURE_NO_OPENSSL"):
-            return None
-        try:
-            backend = _OpenSSLEcb()
-            tek = bytes(range(16))
-            out = np.zeros((2, _ROW), np.uint8)
-            backend.derive_into(tek + tek[::-1], [2_650_000, 2_650_144], [144, 17], out)
-            ok = _rpik(tek) == crypto.rpik(tek)
-            ok = ok and out[0].tobytes() == crypto.rpis(tek, 2_650_000)
-            ok = ok and out[1, : 16 * 17].tobytes() == crypto.rpis(tek[::-1], 2_650_144, 17)
-            _openssl = backend if ok else None
-        except (OSError, AttributeError):
-            _openssl = None
-    return _openssl
-
-
-def available_backends() -> list[Backend]:
-    """The AES backends this machine can use: "openssl" (when it loads and self-tests) and
-    "cryptography" (always)."""
-    found: list[Backend] = ["openssl"] if _openssl_backend() is not None else []
-    return [*found, "cryptography"]
 
 
 # --------------------------------------------------------------------------- matching
@@ -562,7 +431,6 @@ def match(
     *,
     tolerance_seconds: int = TOLERANCE_SECONDS,
     chunk_size: int = 8192,
-    backend: Backend = "auto",
 ) -> list[KeyMatch]:
     """The diagnosis keys among `keys` whose RPIs are among `observations` (see the module
     docstring for the algorithm).
@@ -573,7 +441,6 @@ def match(
         observations: what the phone heard.
         tolerance_seconds: how far outside its interval an RPI may be heard (2 h, the spec's).
         chunk_size: keys derived per step (the buffer is 2,304 bytes per key).
-        backend: "openssl", "cryptography" or "auto" (OpenSSL when available).
 
     Returns:
         One `KeyMatch` per key heard, in the order the keys came.
@@ -582,18 +449,6 @@ def match(
         raise ValueError(f"tolerance_seconds: {tolerance_seconds} is outside 0..86400")
     if isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size: {chunk_size} must be a positive integer")
-    if backend == "openssl":
-        ossl = _openssl_backend()
-        if ossl is None:
-            raise ValueError("backend: OpenSSL's libcrypto is not usable on this machine")
-        derive = ossl.derive_into
-    elif backend == "cryptography":
-        derive = _derive_cryptography
-    elif backend == "auto":
-        ossl = _openssl_backend()
-        derive = ossl.derive_into if ossl is not None else _derive_cryptography
-    else:
-        raise ValueError(f"backend: {backend!r} is not one of auto, openssl, cryptography")
     if len(observations) == 0:
         for _ in _chunks(keys, chunk_size):  # still consume (and validate) the stream
             pass
@@ -609,7 +464,7 @@ def match(
         m = len(sub)
         rows = buf[:m]
         starts, periods = sub.rolling_start.tolist(), sub.rolling_period.tolist()
-        derive(sub.key_data.tobytes(), starts, periods, rows)
+        _derive(sub.key_data.tobytes(), starts, periods, rows)
         out.extend(_probe(sub, rows, index))
     return out
 
