@@ -10,6 +10,7 @@ creates one account per staff role and starts the service so the console can be 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from epicity.city.cli import render_generation, run_generation
 from epicity.city.districts import seoul_districts
 from epicity.city.generate import CityConfig
 from epicity.db import make_engine, migrate, session_factory, session_scope, utcnow
+from epicity.exposure.signing import write_new_key
 from epicity.opendata.service import publish_latest
 from epicity.privacy.access import LocationAccess
 from epicity.privacy.service import active_emergency, declare_emergency
@@ -179,6 +181,12 @@ def demo(
 
     from epicity.web.app import create_app
 
+    # The exposure key server signs its exports; the demo keeps its own key beside its data.
+    if not os.environ.get("EPICITY_EXPOSURE_SIGNING_KEY"):
+        signing_key = workdir / "exposure-signing.pem"
+        if not signing_key.exists():
+            write_new_key(signing_key)
+        os.environ["EPICITY_EXPOSURE_SIGNING_KEY"] = str(signing_key.resolve())
     app = create_app(f"sqlite:///{(workdir / 'epicity.db').resolve()}", store=store_dir)
     console.print(
         f"Console: http://127.0.0.1:{port}/login  (API docs: http://127.0.0.1:{port}/docs); "
