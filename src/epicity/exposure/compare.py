@@ -30,9 +30,10 @@ Both are sets of people (a person close to two cases counts once).
 
 Location-based tracing: the product's pipeline. Every confirmed case is investigated through
 the audited access layer (`privacy.access.LocationAccess`, investigator role, an emergency
-declared in a scratch database), as bench/accuracy.py does; warned = the close-tier contacts
-found. Time to warning = result -> registration -> the investigation's measured compute time
--> the investigator's review -> the health officer's approval -> SMS delivery (`Delays`).
+declared in a scratch database), each day's new cases together (`investigate_many`); warned =
+the close-tier contacts found. Time to warning = result -> registration -> the investigation's
+measured compute time -> the investigator's review -> the health officer's approval -> SMS
+delivery (`Delays`).
 
 Exposure notification: a share `adoption` of people carry a phone running the reference
 client (`client.Phone`). Phones of confirmed cases broadcast RPIs; every scan in which another
@@ -40,16 +41,20 @@ phone caught a case's beacon (`simulate.scans`, path loss + noise) is recorded b
 (`Phone.observe_many`, the scan's minimum attenuation, as CWA weighs). A confirmed case with
 the app shares its keys with probability `upload_share` some hours after the result
 (`Phone.diagnosis_keys`); uploads are batched into hourly signed exports (`keyfile`:
-export.bin + export.sig, ECDSA P-256, zipped); each phone downloads every `download_period`
-hours and runs `Phone.check` (verify, match, CWA risk): HIGH = warned, at that download.
+export.bin + export.sig, ECDSA P-256, zipped), each file verified and decoded once (every
+phone gets the same bytes); each phone downloads every `download_period_h` hours and runs
+`Phone.check` (match, exposure windows, CWA risk): HIGH = warned, at that download.
 Only beacons of confirmed cases are simulated: no other key is ever published, so other
 sightings could not match. A phone is checked only at downloads that bring keys of someone it
-heard: other checks cannot raise its risk (a test checks this on a small city).
+heard at an attenuation the risk calculation weighs, and is handed only those keys (others
+cannot match); checks without them cannot raise its risk. `check_all` turns both shortcuts
+off; a test shows they change nothing on a small city.
 
 Metrics per method and definition: people warned, true positives (warned and truly close),
-precision, recall among everyone, recall among app users (true close contacts who have the app,
-of cases who have it: with adoption a the pairwise ceiling is a²), and the time from the
-case's positive result to the warning (median and 90th percentile over the people warned).
+precision, recall among everyone; for exposure notification also the recall among true close
+contacts who have the app and the *reachable* share (true close contacts with the app who were
+close to a case with the app: about adoption²); and the time from the case's positive result to
+the warning (median and 90th percentile over the people warned).
 """
 
 from __future__ import annotations
