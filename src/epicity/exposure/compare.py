@@ -337,7 +337,8 @@ class ComparisonReport:
         ax2.set_ylim(0, 1)
         ax2.set_xlim(left=0)
         ax2.set_title(f"Time to warning (adoption {self.config['adoption']:.0%})")
-        ax2.legend(fontsize=8, loc="lower right")
+        if len(loc.delay_h) or len(en.delay_h):
+            ax2.legend(fontsize=8, loc="lower right")
         c = self.config
         fig.suptitle(
             f"Synthetic Seoul, {c['people']:,} people x {c['days']} days, seed {c['seed']}: "
@@ -487,9 +488,14 @@ def _trace_locations(store_path: Path, workdir: Path) -> _LocationRun:
     tables: dict[str, None] = {}
     with _investigator_access(LocationStore(store_path), workdir) as access:
         with access.open(PURPOSE) as reader:
-            listed = reader.query(
-                "SELECT person_id, confirmed_date FROM cases ORDER BY confirmed_date, person_id"
-            ).to_pylist()
+            # A city without a confirmed case has no cases table.
+            listed = (
+                reader.query(
+                    "SELECT person_id, confirmed_date FROM cases ORDER BY confirmed_date, person_id"
+                ).to_pylist()
+                if "cases" in reader.schema()
+                else []
+            )
             rows += reader.rows_returned
         by_day: dict[date, list[int]] = {}
         for r in listed:
@@ -717,7 +723,8 @@ def _exposure_notification(
             if result.level == RiskLevel.HIGH:
                 # From the earliest result among the heard cases whose keys just arrived.
                 warned_at[person] = at
-                delay[person] = (at - min(cases[s].result_at for s in arrived)) / HOUR
+                trigger = arrived or sources  # (arrived is never empty when keys matched)
+                delay[person] = (at - min(cases[s].result_at for s in trigger)) / HOUR
                 break
     return _EnRun(
         adoption=adoption,
