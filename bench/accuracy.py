@@ -32,9 +32,7 @@ import duckdb
 import numpy as np
 
 from epicity.city.generate import CityConfig, generate_city
-from epicity.db import make_engine, migrate, session_factory
-from epicity.privacy.access import LocationAccess, LocationReader
-from epicity.privacy.service import declare_emergency
+from epicity.privacy.access import LocationAccess, LocationReader, drill_access
 from epicity.records.ingest import ingest_directory
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
@@ -79,16 +77,8 @@ class Score:
 @contextmanager
 def investigator_access(store: LocationStore, workdir: Path) -> Iterator[LocationAccess]:
     """An investigator's access to the store, with an emergency declared in a scratch database."""
-    engine = make_engine(f"sqlite:///{workdir / 'bench.db'}")
-    migrate(engine)
-    sessions = session_factory(engine)
-    with sessions() as s:
-        declare_emergency(s, name="benchmark", area="Seoul", actor="bench")
-        s.commit()
-    try:
-        yield LocationAccess(store, sessions, actor="bench", role="investigator")
-    finally:
-        engine.dispose()
+    with drill_access(store, workdir / "bench.db", actor="bench", emergency="benchmark") as access:
+        yield access
 
 
 TRUTH_TABLES = {

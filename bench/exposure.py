@@ -26,7 +26,7 @@ clock also counts the time spent waiting for the core, and the load average):
 (c) ``--compare``: the comparison with location-based tracing on the synthetic city
     (`epicity.exposure.compare.compare_on_city`), printed as Markdown.
 
-Commands (as run for docs/exposure-client.md)::
+Commands (as run for docs/exposure/client.md)::
 
     .venv/bin/python bench/exposure.py                       # (a) and (b), 1M keys, 3 runs
     .venv/bin/python bench/exposure.py --keys 100000 --repeats 5

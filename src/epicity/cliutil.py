@@ -14,16 +14,18 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from epicity.db import database_url, make_engine, migrate, session_factory
+from epicity.db import database_url, make_engine, migrate, session_factory, utcnow
 from epicity.privacy.errors import PrivacyError
 
 __all__ = [
     "ACTOR_OPTION",
     "DB_OPTION",
+    "NOW_OPTION",
     "actor_name",
     "bar_per_label",
     "database",
     "fail",
+    "now_or",
     "parse_time",
     "progress_bar",
 ]
@@ -36,6 +38,13 @@ DB_OPTION = typer.Option(
 )
 ACTOR_OPTION = typer.Option(
     None, "--actor", help="Who is acting (default: $USER, else 'cli').", show_default=False
+)
+
+NOW_OPTION = typer.Option(
+    None,
+    "--now",
+    help="Act as of this ISO 8601 time with offset (default: now).",
+    show_default=False,
 )
 
 
@@ -83,6 +92,11 @@ def parse_time(value: str, option: str) -> dt.datetime:
     if parsed.tzinfo is None:
         raise fail(f"{option} {value!r} has no offset; write e.g. {value.strip()}+09:00")
     return parsed
+
+
+def now_or(value: str | None) -> dt.datetime:
+    """`--now`'s time (see `parse_time`), else the current time."""
+    return parse_time(value, "--now") if value else utcnow()
 
 
 def progress_bar(console: Console | None = None) -> Progress:

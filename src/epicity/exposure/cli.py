@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from epicity.cliutil import DB_OPTION, database, fail, parse_time
-from epicity.db import session_scope, utcnow
+from epicity.cliutil import DB_OPTION, NOW_OPTION, database, fail, now_or
+from epicity.db import session_scope
 from epicity.exposure import keyserver
 from epicity.exposure.errors import ExposureError
 from epicity.exposure.models import REPORT_TYPES
@@ -31,17 +31,6 @@ app = typer.Typer(
     help="Exposure notification: the key server's exports, retention, keys and counts.",
     no_args_is_help=True,
 )
-
-NOW_OPTION = typer.Option(
-    None,
-    "--now",
-    help="Act as of this ISO 8601 time with offset (default: now).",
-    show_default=False,
-)
-
-
-def _now(value: str | None) -> dt.datetime:
-    return parse_time(value, "--now") if value else utcnow()
 
 
 def _settings() -> ExposureSettings:
@@ -61,7 +50,7 @@ def export_command(
     for every region (after applying retention). Running it again makes nothing new."""
     if period not in ("daily", "hourly"):
         raise fail(f"--period: {period!r} is not daily or hourly")
-    when = _now(now)
+    when = now_or(now)
     settings = _settings()
     try:
         signer = load_signer(settings)
@@ -90,7 +79,7 @@ def export_command(
 def prune_command(now: str | None = NOW_OPTION, db: str | None = DB_OPTION) -> None:
     """Delete keys that ended more than 14 days ago, export files of windows that ended more
     than 14 days ago, expired codes and tokens, and old failed-verification records."""
-    when = _now(now)
+    when = now_or(now)
     settings = _settings()
     with database(db) as sessions, session_scope(sessions) as session:
         result = keyserver.prune(session, now=when, settings=settings)
@@ -139,7 +128,7 @@ def code_command(
                 days[option] = dt.date.fromisoformat(value)
             except ValueError:
                 raise fail(f"{option} {value!r} is not a date (YYYY-MM-DD)") from None
-    when = _now(now)
+    when = now_or(now)
     settings = _settings()
     with database(db) as sessions:
         try:
@@ -165,7 +154,7 @@ def stats_command(
 ) -> None:
     """Aggregate counts per UTC day: codes issued and used, failed verifications, uploads and
     keys; and what is stored now. Nothing about any person."""
-    when = _now(now)
+    when = now_or(now)
     with database(db) as sessions, session_scope(sessions) as session:
         report = keyserver.stats(session, now=when, days=days)
         rows = [

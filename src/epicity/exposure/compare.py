@@ -268,7 +268,7 @@ class ComparisonReport:
         return list(self.sensitivity)
 
     def markdown(self) -> str:
-        """The tables as Markdown (what docs/exposure-comparison.md shows)."""
+        """The tables as Markdown (what docs/exposure/comparison.md shows)."""
         out = ["| method | truth | warned | true close | TP | FP | precision | recall | "
                "recall (app users) | median h | p90 h |",
                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -443,23 +443,17 @@ def _load_city(city: Path) -> _City:
 
 @contextlib.contextmanager
 def _investigator_access(store: Any, workdir: Path) -> Iterator[Any]:
-    """An investigator's access to the store, with an emergency declared in a scratch database."""
-    from epicity.db import make_engine, migrate, session_factory
-    from epicity.privacy.access import LocationAccess
-    from epicity.privacy.service import declare_emergency
+    """An investigator's access to the store, audited in a scratch database removed after."""
+    from epicity.privacy.access import drill_access
 
-    db = Path(tempfile.mkdtemp(prefix="access-", dir=workdir)) / "compare.db"
-    engine = make_engine(f"sqlite:///{db}")
-    migrate(engine)
-    sessions = session_factory(engine)
-    with sessions() as s:
-        declare_emergency(s, name="comparison", area="Seoul", actor="compare")
-        s.commit()
+    scratch = Path(tempfile.mkdtemp(prefix="access-", dir=workdir))
     try:
-        yield LocationAccess(store, sessions, actor="compare", role="investigator")
+        with drill_access(
+            store, scratch / "compare.db", actor="compare", emergency="comparison"
+        ) as access:
+            yield access
     finally:
-        engine.dispose()
-        shutil.rmtree(db.parent, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @dataclass

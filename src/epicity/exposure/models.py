@@ -3,7 +3,7 @@
 The schema is created and changed only by the migration ``0020_exposure``; these classes must
 match it (a test compares the two). No table holds a person id, a case id, a barcode or a
 client address, and no key row points at the code or token that let it in: the key server
-cannot link a published key to a person (docs/exposure-keyserver.md, "What the server knows").
+cannot link a published key to a person (docs/exposure/keyserver.md, "What the server knows").
 
 - ``exposure_verification_codes``: a one-time code sent with a positive result. Only its
   HMAC-SHA256 (``code_hash``, unique) is stored, with what it vouches for (report type, test

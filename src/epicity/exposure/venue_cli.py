@@ -5,7 +5,6 @@ jobs a scheduler runs hourly). Bad input exits with code 2 and a message naming 
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import segno
@@ -13,7 +12,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from epicity.cliutil import ACTOR_OPTION, DB_OPTION, actor_name, database, fail, parse_time
+from epicity.cliutil import (
+    ACTOR_OPTION,
+    DB_OPTION,
+    NOW_OPTION,
+    actor_name,
+    database,
+    fail,
+    now_or,
+    parse_time,
+)
 from epicity.db import session_scope, utcnow
 from epicity.exposure import venues
 from epicity.exposure.errors import ExposureError
@@ -31,17 +39,6 @@ warnings_app = typer.Typer(
     help="Venue warnings: publish the approved ones as a signed package; apply retention.",
     no_args_is_help=True,
 )
-
-NOW_OPTION = typer.Option(
-    None,
-    "--now",
-    help="Act as of this ISO 8601 time with offset (default: now).",
-    show_default=False,
-)
-
-
-def _now(value: str | None) -> dt.datetime:
-    return parse_time(value, "--now") if value else utcnow()
 
 
 def _settings() -> venues.VenueSettings:
@@ -157,7 +154,7 @@ def publish_command(now: str | None = NOW_OPTION, db: str | None = DB_OPTION) ->
     """Publish every approved venue warning as one signed package (with decoys); prints its
     name, or that there was nothing to publish. Signed with the key server's export key
     (EPICITY_EXPOSURE_SIGNING_KEY)."""
-    when = _now(now)
+    when = now_or(now)
     settings = _settings()
     try:
         signer = load_signer()
@@ -176,7 +173,7 @@ def publish_command(now: str | None = NOW_OPTION, db: str | None = DB_OPTION) ->
 def prune_command(now: str | None = NOW_OPTION, db: str | None = DB_OPTION) -> None:
     """Delete warnings and packages 14 days after their window ended, and venues ended 14
     days ago that no warning refers to."""
-    when = _now(now)
+    when = now_or(now)
     with database(db) as sessions, session_scope(sessions) as session:
         counts = venues.prune(session, now=when)
     typer.echo(

@@ -2,7 +2,7 @@
 investigators' warnings of a confirmed case's visit, their approval, and the signed packages
 phones download. Plain functions over a session (they flush, the caller commits).
 
-The design (docs/exposure-venues.md) follows the Corona-Warn-App's event registration, and
+The design (docs/exposure/venues.md) follows the Corona-Warn-App's event registration, and
 unlike Korea's 2020 electronic visitor logs (KI-Pass), which sent every visitor's identity to
 a central log, **the server never learns who checked in**: check-ins stay on the phones
 (`epicity.exposure.venue_client`). What the server knows is the registry of venues (what a

@@ -26,6 +26,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -33,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 from sqlalchemy.orm import Session
 
-from epicity.db import session_scope
+from epicity.db import make_engine, migrate, session_factory, session_scope
 from epicity.privacy.errors import (
     AccessDenied,
     NoActiveEmergency,
@@ -42,7 +43,7 @@ from epicity.privacy.errors import (
     QueryRefused,
 )
 from epicity.privacy.models import ROLES
-from epicity.privacy.service import active_emergency, audit
+from epicity.privacy.service import active_emergency, audit, declare_emergency
 from epicity.records.store import LocationStore, sql_quote
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "PERSONAL_DATA_ROLES",
     "LocationAccess",
     "LocationReader",
+    "drill_access",
 ]
 
 # Tables whose rows are personal data: reading them is what the audit log records.
@@ -327,3 +329,22 @@ class LocationAccess:
                 case_id=case_id,
                 detail={"error": type(exc).__name__, "message": str(exc)},
             )
+
+
+@contextlib.contextmanager
+def drill_access(
+    store: LocationStore, database: Path, *, actor: str, emergency: str
+) -> Iterator[LocationAccess]:
+    """An investigator's access to `store` for a drill or a measurement on a synthetic city:
+    a new SQLite database at `database` (migrated, with `emergency` declared) holds the
+    audit log, so every read is still checked and recorded."""
+    engine = make_engine(f"sqlite:///{database}")
+    try:
+        migrate(engine)
+        sessions = session_factory(engine)
+        with sessions() as session:
+            declare_emergency(session, name=emergency, area="Seoul", actor=actor)
+            session.commit()
+        yield LocationAccess(store, sessions, actor=actor, role="investigator")
+    finally:
+        engine.dispose()
