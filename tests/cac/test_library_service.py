@@ -472,7 +472,7 @@ def test_downgrade_and_upgrade_again(db_engine: sa.Engine) -> None:
     config = alembic_config()
     with db_engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "cac_library@-1")
+        command.downgrade(config, "cac_library@0018_cac")
     tables = set(sa.inspect(db_engine).get_table_names())
     assert not tables & (LIBRARY_TABLES | {FTS_TABLE})
     assert "cac_cities" in tables
