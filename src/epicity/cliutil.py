@@ -20,10 +20,12 @@ from epicity.privacy.errors import PrivacyError
 __all__ = [
     "ACTOR_OPTION",
     "DB_OPTION",
+    "ENGINE_OPTION",
     "NOW_OPTION",
     "actor_name",
     "bar_per_label",
     "database",
+    "engine_or_default",
     "fail",
     "now_or",
     "parse_time",
@@ -56,6 +58,23 @@ def actor_name(actor: str | None) -> str:
         return os.environ.get("USER") or getpass.getuser() or "cli"
     except Exception:  # getuser raises when no user name can be found at all
         return "cli"
+
+
+ENGINE_OPTION = typer.Option(
+    None,
+    "--engine",
+    help="duckdb (this machine) or spark (EPICITY_SPARK_MASTER); default EPICITY_ENGINE or duckdb.",
+)
+
+
+def engine_or_default(value: str | None) -> str:
+    """`--engine`'s engine, else `EPICITY_ENGINE`'s, else duckdb; a clear error if unknown."""
+    from epicity.spark import SparkUnavailable, check_engine, default_engine
+
+    try:
+        return check_engine(value) if value is not None else default_engine()
+    except (ValueError, SparkUnavailable) as exc:
+        raise fail(f"--engine: {exc}") from None
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
