@@ -54,6 +54,7 @@ from epicity.records.store import (
     sql_quote,
     sql_string_list,
 )
+from epicity.spark import check_engine
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.stays import (
     CELL_RUN_GAP_S,
@@ -67,9 +68,14 @@ __all__ = [
     "CELL_DEG_LAT",
     "CELL_DEG_LON",
     "HOUR",
+    "INDEX_SCHEMAS",
     "PLACE_BITS",
+    "HourFile",
     "IndexSettings",
     "build_index",
+    "cell_runs_index_rows",
+    "epoch_seconds",
+    "gps_xy",
     "grid_cells_near",
     "grid_cells_near_many",
     "hour_keys",
@@ -78,6 +84,10 @@ __all__ = [
     "read_settings",
     "rebuild_index",
     "reference_projection",
+    "stay_index_rows",
+    "store_projection",
+    "visit_index_rows",
+    "write_settings",
 ]
 
 HOUR = 3600
@@ -126,6 +136,12 @@ def place_key(place: I64 | int, hour: I64 | int) -> I64:
     or more share keys with smaller ones; readers also match the place column."""
     place = np.asarray(place, np.int64) & _PLACE_MASK
     return np.asarray((np.asarray(hour, np.int64) << PLACE_BITS) | place)
+
+
+def epoch_seconds(micros: I64) -> I64:
+    """Epoch seconds of UTC timestamps in microseconds, rounded as DuckDB's
+    ``epoch(ts)::BIGINT`` rounds them (to the nearest second, halves to even)."""
+    return np.rint(np.asarray(micros, np.int64) / 1e6).astype(np.int64)
 
 
 def grid_cell(lat: NDArray[np.float64], lon: NDArray[np.float64]) -> I64:
@@ -285,10 +301,10 @@ class _Writer:
     """Rows of one index table, held by hour until no later day can add to that hour, then
     written as one file per hour, sorted by key."""
 
-    def __init__(self, name: str, staging: Path, schema: pa.Schema) -> None:
+    def __init__(self, name: str, staging: Path) -> None:
         self.name = name
         self.staging = staging
-        self.schema = schema
+        self.schema = INDEX_SCHEMAS[name]
         self.files: list[StoredFile] = []
         self.pending: dict[int, list[dict[str, NDArray[Any]]]] = {}
 
@@ -314,20 +330,59 @@ class _Writer:
             if len(parts) > 1:
                 order = np.argsort(cols["key"], kind="stable")
                 cols = {k: v[order] for k, v in cols.items()}
-            rel = _partition_path(self.name, hour)
-            path = self.staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(
-                pa.table(cols, schema=self.schema),
-                path,
-                row_group_size=_ROW_GROUP_SIZE,
-                **_encodings(self.schema),
-            )
-            self.files.append(StoredFile(rel, len(cols["key"]), _hour_day(hour)))
+            out = HourFile(self.staging, self.name, hour)
+            out.write(pa.table(cols, schema=self.schema))
+            self.files.append(out.close())
 
     def finish(self) -> list[StoredFile]:
         self.flush(None)
         return sorted(self.files, key=lambda f: f.path)
+
+
+class HourFile:
+    """One index table's file of one hour, ``TABLE/hour=H/part-<uuid>.parquet`` under
+    `staging`, written in pieces (sorted by key, in order) with the index's encodings and in
+    row groups of `_ROW_GROUP_SIZE` rows, whatever the pieces' sizes. Both engines write
+    through it, so their files differ only in name."""
+
+    def __init__(self, staging: Path, table: str, hour: int) -> None:
+        self.table = table
+        self.hour = hour
+        self.schema = INDEX_SCHEMAS[table]
+        self.rel = _partition_path(table, hour)
+        path = staging / self.rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(path, self.schema, **_encodings(self.schema))
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+        self.rows = 0
+
+    def write(self, piece: pa.Table) -> None:
+        """Append rows (the index table's columns; cast to its schema)."""
+        self._held.append(piece.select(self.schema.names).cast(self.schema))
+        self._held_rows += piece.num_rows
+        if self._held_rows >= _ROW_GROUP_SIZE:
+            # Only whole row groups: a row group cannot span two writes.
+            self._write(self._held_rows // _ROW_GROUP_SIZE * _ROW_GROUP_SIZE)
+
+    def _write(self, rows: int) -> None:
+        held = pa.concat_tables(self._held)
+        self._writer.write_table(held.slice(0, rows), row_group_size=_ROW_GROUP_SIZE)
+        rest = held.slice(rows)
+        self._held, self._held_rows = [rest], rest.num_rows
+        self.rows += rows
+
+    @staticmethod
+    def day_of(hour: int) -> dt.date:
+        """The UTC day of an hour (an index file's manifest day)."""
+        return _hour_day(hour)
+
+    def close(self) -> StoredFile:
+        """Write the rows held back and close the file; its manifest entry."""
+        if self._held_rows:
+            self._write(self._held_rows)
+        self._writer.close()
+        return StoredFile(self.rel, self.rows, _hour_day(self.hour))
 
 
 def _encodings(schema: pa.Schema) -> dict[str, Any]:
@@ -383,49 +438,79 @@ _VISIT_SCHEMA = pa.schema(
         ("source", pa.string()),
     ]
 )
+INDEX_SCHEMAS = {
+    "stay_index": _STAY_SCHEMA,
+    "cell_runs_index": _RUN_SCHEMA,
+    "visit_index": _VISIT_SCHEMA,
+}
 
 
-def _stays_writer(
-    writer: _Writer, proj: LocalProjection, config: TracingConfig
-) -> Callable[[dict[str, Any], NDArray[np.bool_]], None]:
-    def emit(d: dict[str, Any], pending: NDArray[np.bool_]) -> None:
-        stays = gps_stays(
-            d["person_id"], d["t"], d["x"], d["y"], d["accuracy_m"], config, emit=pending
-        )
-        rows, hour = _spread_over_hours(stays.start, stays.end)
-        lat, lon = proj.to_latlon(stays.x, stays.y)
-        writer.add(
-            {
-                "key": place_key(grid_cell(lat, lon)[rows], hour),
-                "person_id": stays.person[rows],
-                "start": stays.start[rows],
-                "end": stays.end[rows],
-                "lat": lat[rows],
-                "lon": lon[rows],
-                "radius_m": stays.radius_m[rows],
-                "fixes": stays.fixes[rows].astype(np.int32),
-            }
-        )
-
-    return emit
+def gps_xy(fixes: dict[str, Any], proj: LocalProjection) -> dict[str, Any]:
+    """GPS fixes with ``lat`` and ``lon`` replaced by the projection's ``x`` and ``y``."""
+    fixes["x"], fixes["y"] = proj.to_xy(fixes.pop("lat"), fixes.pop("lon"))
+    return fixes
 
 
-def _runs_writer(writer: _Writer) -> Callable[[dict[str, Any], NDArray[np.bool_]], None]:
-    def emit(d: dict[str, Any], pending: NDArray[np.bool_]) -> None:
-        runs = cell_runs(d["person_id"], d["t"], d["tower_id"], emit=pending)
-        rows, hour = _spread_over_hours(runs.start, runs.end)
-        writer.add(
-            {
-                "key": place_key(runs.tower[rows], hour),
-                "person_id": runs.person[rows],
-                "tower_id": runs.tower[rows],
-                "start": runs.start[rows],
-                "end": runs.end[rows],
-                "records": runs.records[rows].astype(np.int32),
-            }
-        )
+def stay_index_rows(
+    fixes: Mapping[str, NDArray[Any]],
+    proj: LocalProjection,
+    config: TracingConfig,
+    emit: NDArray[np.bool_] | None = None,
+) -> dict[str, NDArray[Any]]:
+    """The stay_index rows of GPS fixes (``person_id, t, x, y, accuracy_m``, sorted by person
+    then time; each person's fixes whole, or bounded as `gps_stays` says for `emit`): one row
+    per stay and hour it overlaps. Both engines call this on their chunks of people."""
+    stays = gps_stays(
+        fixes["person_id"],
+        fixes["t"],
+        fixes["x"],
+        fixes["y"],
+        fixes["accuracy_m"],
+        config,
+        emit=emit,
+    )
+    rows, hour = _spread_over_hours(stays.start, stays.end)
+    lat, lon = proj.to_latlon(stays.x, stays.y)
+    return {
+        "key": place_key(grid_cell(lat, lon)[rows], hour),
+        "person_id": stays.person[rows],
+        "start": stays.start[rows],
+        "end": stays.end[rows],
+        "lat": lat[rows],
+        "lon": lon[rows],
+        "radius_m": stays.radius_m[rows],
+        "fixes": stays.fixes[rows].astype(np.int32),
+    }
 
-    return emit
+
+def cell_runs_index_rows(
+    records: Mapping[str, NDArray[Any]], emit: NDArray[np.bool_] | None = None
+) -> dict[str, NDArray[Any]]:
+    """The cell_runs_index rows of connection records (``person_id, t, tower_id``, sorted by
+    person, time and tower; see `stay_index_rows`): one row per run and hour it overlaps."""
+    runs = cell_runs(records["person_id"], records["t"], records["tower_id"], emit=emit)
+    rows, hour = _spread_over_hours(runs.start, runs.end)
+    return {
+        "key": place_key(runs.tower[rows], hour),
+        "person_id": runs.person[rows],
+        "tower_id": runs.tower[rows],
+        "start": runs.start[rows],
+        "end": runs.end[rows],
+        "records": runs.records[rows].astype(np.int32),
+    }
+
+
+def visit_index_rows(records: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+    """The visit_index rows of payments and entries (``person_id, t, merchant_id, source``,
+    any order): one row each, keyed by its merchant and hour."""
+    t = np.asarray(records["t"], np.int64)
+    return {
+        "key": place_key(records["merchant_id"], t // HOUR),
+        "person_id": np.asarray(records["person_id"], np.int64),
+        "t": t,
+        "merchant_id": np.asarray(records["merchant_id"], np.int64),
+        "source": np.asarray(records["source"]),
+    }
 
 
 def _days(files: Sequence[StoredFile], root: Path) -> list[tuple[dt.date, list[Path]]]:
@@ -436,17 +521,14 @@ def _days(files: Sequence[StoredFile], root: Path) -> list[tuple[dt.date, list[P
     return sorted(by_day.items())
 
 
-def _reference_xy(
-    con: duckdb.DuckDBPyConnection, tables: Mapping[str, Sequence[StoredFile]], root: Path
-) -> LocalProjection:
+def store_projection(root: Path, tables: Mapping[str, Sequence[StoredFile]]) -> LocalProjection:
+    """The store's metric projection (`reference_projection` of its towers and merchants)."""
     coords = []
     for name in ("towers", "merchants"):
-        files = [str(root / f.path) for f in tables.get(name, [])]
+        files = [root / f.path for f in tables.get(name, [])]
         if files:
-            got = con.sql(
-                f"SELECT lat, lon FROM read_parquet({sql_string_list(files)})"
-            ).fetchnumpy()
-            coords.append((np.asarray(got["lat"], float), np.asarray(got["lon"], float)))
+            got = pa.concat_tables(pq.read_table(f, columns=["lat", "lon"]) for f in files)
+            coords.append((np.asarray(got["lat"], np.float64), np.asarray(got["lon"], np.float64)))
         else:
             coords.append((np.empty(0), np.empty(0)))
     (tlat, tlon), (mlat, mlon) = coords
@@ -493,7 +575,7 @@ def build_index(
                 out[futures[future]] = future.result()
                 if progress:
                     progress("building the place-time index", n + 1, len(kinds))
-    out["index_settings"] = [_write_settings(staging, IndexSettings.of(config))]
+    out["index_settings"] = [write_settings(staging, IndexSettings.of(config))]
     return out
 
 
@@ -510,35 +592,30 @@ def _build_one(
     try:
         if kind == "visit_index":
             return _build_visits(con, root, tables, staging, None)
-        proj = _reference_xy(con, tables, root)
         if kind == "stay_index":
-            stays = _Writer("stay_index", staging, _STAY_SCHEMA)
-
-            def with_xy(d: dict[str, Any]) -> dict[str, Any]:
-                d["x"], d["y"] = proj.to_xy(d.pop("lat"), d.pop("lon"))
-                return d
-
+            proj = store_projection(root, tables)
+            stays = _Writer("stay_index", staging)
             _each_day_with_carry(
                 con,
                 _days(tables.get("gps", []), root),
                 "person_id, epoch(ts)::BIGINT AS t, lat, lon, accuracy_m",
-                with_xy,
+                lambda d: gps_xy(d, proj),
                 lambda d: gps_links(d["person_id"], d["t"], d["x"], d["y"], config),
-                _stays_writer(stays, proj, config),
+                lambda d, pending: stays.add(stay_index_rows(d, proj, config, pending)),
                 stays,
                 max_gap_s=config.stay_max_gap_s,
                 lead_s=config.stay_pad_s,
                 ghost=True,
             )
             return stays.finish()
-        runs = _Writer("cell_runs_index", staging, _RUN_SCHEMA)
+        runs = _Writer("cell_runs_index", staging)
         _each_day_with_carry(
             con,
             _days(tables.get("cell", []), root),
             "person_id, epoch(ts)::BIGINT AS t, tower_id",
             lambda d: d,
             lambda d: cell_links(d["person_id"], d["t"], d["tower_id"]),
-            _runs_writer(runs),
+            lambda d, pending: runs.add(cell_runs_index_rows(d, pending)),
             runs,
             max_gap_s=CELL_RUN_GAP_S,
             lead_s=0,
@@ -562,7 +639,7 @@ def _build_visits(
     for source in ("card", "entries"):
         for day, files in _days(tables.get(source, []), root):
             by_day.setdefault(day, []).extend((source, f) for f in files)
-    writer = _Writer("visit_index", staging, _VISIT_SCHEMA)
+    writer = _Writer("visit_index", staging)
     for n, (_, sources) in enumerate(sorted(by_day.items())):
         if progress:
             progress("indexing visits", n, len(by_day))
@@ -571,19 +648,16 @@ def _build_visits(
             f"FROM read_parquet({sql_quote(str(path))}, hive_partitioning = false)"
             for source, path in sources
         ]
-        rows = con.sql(
-            f"SELECT ((t // {HOUR}) << {PLACE_BITS}) | (merchant_id & {_PLACE_MASK}) AS key, "
-            f"person_id, t, merchant_id, source FROM ({' UNION ALL '.join(parts)}) "
-            f"ORDER BY key, t, person_id"
-        ).fetchnumpy()
-        writer.add({k: np.asarray(v) for k, v in rows.items()})
+        rows = con.sql(" UNION ALL ".join(parts)).fetchnumpy()
+        writer.add(visit_index_rows({k: np.asarray(v) for k, v in rows.items()}))
         writer.flush(None)  # a record's hour lies in its own day: these hours are complete
     if progress:
         progress("indexing visits", len(by_day), len(by_day))
     return writer.finish()
 
 
-def _write_settings(staging: Path, settings: IndexSettings) -> StoredFile:
+def write_settings(staging: Path, settings: IndexSettings) -> StoredFile:
+    """The index_settings table's one file, under `staging`."""
     rel = f"index_settings/part-{uuid.uuid4()}.parquet"
     path = staging / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -607,15 +681,29 @@ def rebuild_index(
     config: TracingConfig | None = None,
     *,
     progress: Progress | None = None,
+    engine: str = "duckdb",
 ) -> dict[str, int]:
     """Rebuild the store's place-time index (e.g. for other thresholds), atomically: readers
-    see the old index until the new one is committed. Rows per index table."""
+    see the old index until the new one is committed. Rows per index table.
+
+    `engine` ``spark`` builds it on the process's Spark session (`epicity.spark`); the
+    tables are the same either way.
+    """
+    engine = check_engine(engine)
     with store.write_lock():
         store.reload()
         staging = store.new_staging_dir()
         try:
             tables = {name: store.stored_files(name) for name in store.tables()}
-            built = build_index(store.path, tables, staging, config, progress=progress)
+            if engine == "spark":
+                from epicity.spark import spark_session
+                from epicity.tracing.index_spark import build_index_spark
+
+                built = build_index_spark(
+                    spark_session(), store.path, tables, staging, config, progress=progress
+                )
+            else:
+                built = build_index(store.path, tables, staging, config, progress=progress)
             for files in built.values():
                 for stored in files:
                     target = store.path / stored.path
