@@ -25,9 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from epicity.cliutil import (
     ACTOR_OPTION,
     DB_OPTION,
+    ENGINE_OPTION,
     actor_name,
     bar_per_label,
     database,
+    engine_or_default,
     fail,
     parse_time,
     progress_bar,
@@ -35,6 +37,7 @@ from epicity.cliutil import (
 from epicity.privacy.access import LocationAccess
 from epicity.privacy.errors import PrivacyError
 from epicity.records.store import LocationStore
+from epicity.spark import SparkUnavailable
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.index import rebuild_index
 from epicity.tracing.outbox import add_confirmation, approve, confirmations_for, enqueue
@@ -412,13 +415,20 @@ def approve_command(
 @app.command("index")
 def index(
     store: Path = typer.Option(Path("var/store"), "--store", help="Location store directory."),
+    engine: str | None = ENGINE_OPTION,
 ) -> None:
     """Rebuild the place-time index tracing reads (ingest keeps it up to date by itself)."""
+    chosen = engine_or_default(engine)
     if not (store / "manifest.json").is_file():
         raise fail(f"--store {store}: no location store there (run epicity ingest first)")
     started = time.perf_counter()
-    with progress_bar() as bar:
-        rows = rebuild_index(LocationStore(store), TracingConfig(), progress=bar_per_label(bar))
+    try:
+        with progress_bar() as bar:
+            rows = rebuild_index(
+                LocationStore(store), TracingConfig(), progress=bar_per_label(bar), engine=chosen
+            )
+    except SparkUnavailable as exc:
+        raise fail(str(exc)) from None
     table = Table("index table", "rows", title="Place-time index")
     for name, count in rows.items():
         table.add_row(name, f"{count:,}")

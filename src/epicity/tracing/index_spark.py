@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -103,6 +104,19 @@ def build_index_spark(
 # -- reading and grouping by person -----------------------------------------------------------
 
 
+# The stored types of the columns read (docs/data-formats.md): given, Spark reads no footers
+# to infer them (a job per table).
+_READ_TYPES = {
+    "person_id": "BIGINT",
+    "ts": "TIMESTAMP",
+    "lat": "DOUBLE",
+    "lon": "DOUBLE",
+    "accuracy_m": "DOUBLE",
+    "tower_id": "BIGINT",
+    "merchant_id": "BIGINT",
+}
+
+
 def _read(
     spark: SparkSession, root: Path, files: Sequence[StoredFile], columns: Sequence[str]
 ) -> DataFrame | None:
@@ -110,7 +124,8 @@ def _read(
     paths = [str(root / f.path) for f in files if f.day is not None]
     if not paths:
         return None
-    return spark.read.parquet(*paths).select(*columns)
+    schema = ", ".join(f"{c} {_READ_TYPES[c]}" for c in columns)
+    return spark.read.schema(schema).parquet(*paths)
 
 
 def _spark_schema(table: str) -> StructType:
@@ -132,6 +147,13 @@ def _spark_schema(table: str) -> StructType:
     return StructType([StructField(f.name, types[f.type], True) for f in INDEX_SCHEMAS[table]])
 
 
+def _map_in_arrow(frame: DataFrame, fn: Any, schema: StructType | str) -> DataFrame:
+    """`frame.mapInArrow`, without PySpark's warning about pandas 3 (no pandas is used)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support", FutureWarning)
+        return frame.mapInArrow(fn, schema)
+
+
 def _by_person(frame: DataFrame, order: Sequence[str]) -> DataFrame:
     """Each person's rows in one partition, sorted by `order` (person first)."""
     return frame.repartition("person_id").sortWithinPartitions(*order)
@@ -148,7 +170,8 @@ def _stay_rows(
     if gps is None:
         return None
     compute = functools.partial(_stays_of, proj=store_projection(root, tables), config=config)
-    return _by_person(gps, ("person_id", "ts")).mapInArrow(compute, _spark_schema("stay_index"))
+    by_person = _by_person(gps, ("person_id", "ts"))
+    return _map_in_arrow(by_person, compute, _spark_schema("stay_index"))
 
 
 def _run_rows(
@@ -159,7 +182,7 @@ def _run_rows(
         return None
     # Records at one instant keep the stored order (by tower), as in a day's file.
     by_person = _by_person(cell, ("person_id", "ts", "tower_id"))
-    return by_person.mapInArrow(_runs_of, _spark_schema("cell_runs_index"))
+    return _map_in_arrow(by_person, _runs_of, _spark_schema("cell_runs_index"))
 
 
 def _visit_rows(
@@ -175,7 +198,7 @@ def _visit_rows(
     if not parts:
         return None
     visits = functools.reduce(lambda a, b: a.unionByName(b), parts)
-    return visits.mapInArrow(_visits_of, _spark_schema("visit_index"))
+    return _map_in_arrow(visits, _visits_of, _spark_schema("visit_index"))
 
 
 def _numpy(chunk: pa.Table, columns: Iterable[str]) -> dict[str, Any]:
@@ -252,7 +275,7 @@ def _written(rows: DataFrame, table: str, staging: Path) -> DataFrame:
 
     by_hour = rows.repartition(F.shiftright(F.col("key"), PLACE_BITS)).sortWithinPartitions("key")
     write = functools.partial(_write_hours, table=table, staging=str(staging))
-    return by_hour.mapInArrow(write, _FILES_SCHEMA)
+    return _map_in_arrow(by_hour, write, _FILES_SCHEMA)
 
 
 def _write_hours(
