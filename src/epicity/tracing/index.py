@@ -24,6 +24,9 @@ the hour as a column, so a filter on it opens only those hours' files):
   index built with other thresholds.
 
 The index is derived data: ingest rebuilds it with every load, in the same atomic commit.
+`build_index` builds it on DuckDB, a day at a time; `epicity.tracing.index_spark` builds the
+same tables on Spark. Both compute rows with `stay_index_rows`, `cell_runs_index_rows` and
+`visit_index_rows` and write files with `HourFile`.
 """
 
 from __future__ import annotations
