@@ -9,8 +9,9 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from epicity.cliutil import bar_per_label, progress_bar
+from epicity.cliutil import ENGINE_OPTION, bar_per_label, engine_or_default, fail, progress_bar
 from epicity.records.ingest import IngestError, IngestReport, ingest_directory
+from epicity.spark import SparkUnavailable
 
 __all__ = ["ingest", "render_ingest", "run_ingest"]
 
@@ -34,21 +35,32 @@ _STORE = typer.Option(
 def ingest(
     source: Path = _SOURCE,
     store: Path = _STORE,
+    engine: str | None = ENGINE_OPTION,
 ) -> None:
     """Validate the table files in SOURCE and load them into the store, all or nothing."""
+    chosen = engine_or_default(engine)
     console = Console()
     try:
-        report = run_ingest(source, store, console=console)
+        report = run_ingest(source, store, console=console, engine=chosen)
     except IngestError as exc:
         Console(stderr=True).print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
+    except SparkUnavailable as exc:
+        raise fail(str(exc)) from None
     console.print(render_ingest(report))
 
 
-def run_ingest(source: Path, store: Path, *, console: Console | None = None) -> IngestReport:
-    """`ingest_directory` with a Rich progress bar (raises `IngestError` on bad input)."""
+def run_ingest(
+    source: Path, store: Path, *, console: Console | None = None, engine: str = "duckdb"
+) -> IngestReport:
+    """`ingest_directory` (or on Spark, `ingest_directory_spark`) with a Rich progress bar
+    (raises `IngestError` on bad input)."""
     with progress_bar(console or Console()) as bar:
         progress = bar_per_label(bar)
+        if engine == "spark":
+            from epicity.records.ingest_spark import ingest_directory_spark
+
+            return ingest_directory_spark(source, store, progress=progress)
         return ingest_directory(source, store, progress=progress)
 
 

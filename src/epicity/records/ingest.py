@@ -39,7 +39,15 @@ from epicity.records.store import (
     sql_string_list,
 )
 
-__all__ = ["IngestError", "IngestReport", "TableReport", "ingest_directory"]
+__all__ = [
+    "DUCKDB_RECORDS",
+    "IngestError",
+    "IngestReport",
+    "RecordEngine",
+    "TableReport",
+    "ingest_directory",
+    "load_directory",
+]
 
 Progress = Callable[[str, int, int], None]
 
@@ -427,35 +435,50 @@ def _ref_name(table: str) -> str:
 
 def _validate(con: duckdb.DuckDBPyConnection, src: _Source) -> None:
     """One aggregate pass counting every kind of problem (and rows per day)."""
-    table = src.table
-    inner = f"(SELECT {src.projection(with_raw=True)} FROM {src.relation()}) s"
-    counts = [f"count(*) FILTER (WHERE {c.sql})" for c in src.checks]
-    select = ", ".join(["count(*)", *counts])
     try:
-        if table.time_column is not None:
-            day = f'CAST("{table.time_column}" AS DATE)'
-            rows = con.execute(
-                f"SELECT {day} AS __day, {select} FROM {inner} GROUP BY ALL"
-            ).fetchall()
-        else:
-            rows = con.execute(f"SELECT {select} FROM {inner}").fetchall()
+        rows = con.execute(_check_query(src, src.relation())).fetchall()
     except duckdb.Error as exc:
         raise IngestError(
             src.name, None, None, f"cannot read the file: {_first_line(exc)}"
         ) from exc
-    offset = 1 if table.time_column is not None else 0
+    _raise_first_problem(con, src, _tally(src, rows))
+    if not src.table.partitioned:
+        _check_conflicting_keys(con, src)
+
+
+def _check_query(src: _Source, relation: str, extra: Sequence[str] = ()) -> str:
+    """The aggregate over `relation` (the file, or a batch of it on another engine): rows and
+    failures of each check (in `src.checks` order), per UTC day for record tables, then `extra`.
+    """
+    inner = f"(SELECT {src.projection(with_raw=True)} FROM {relation}) s"
+    counts = [f"count(*) FILTER (WHERE {c.sql})" for c in src.checks]
+    select = ", ".join(["count(*)", *counts, *extra])
+    if src.table.time_column is not None:
+        day = f'CAST("{src.table.time_column}" AS DATE)'
+        return f"SELECT {day} AS __day, {select} FROM {inner} GROUP BY ALL"
+    return f"SELECT {select} FROM {inner}"
+
+
+def _tally(src: _Source, rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Add `_check_query` result rows (any number per day) to `src`; the failures per check."""
+    offset = 1 if src.table.time_column is not None else 0
     totals = [0] * len(src.checks)
     for r in rows:
         for i in range(len(src.checks)):
             totals[i] += int(r[offset + 1 + i])
         src.rows += int(r[offset])
         if offset and r[0] is not None:
-            src.day_counts[r[0]] = int(r[1])
+            src.day_counts[r[0]] = src.day_counts.get(r[0], 0) + int(r[1])
+    return totals
+
+
+def _raise_first_problem(
+    con: duckdb.DuckDBPyConnection, src: _Source, totals: Sequence[int]
+) -> None:
+    """When a check failed, find the first bad row in file order and raise its error."""
     failing = [c for c, n in zip(src.checks, totals, strict=True) if n > 0]
     if failing:
         _locate(con, src, failing)
-    if not table.partitioned:
-        _check_conflicting_keys(con, src)
 
 
 def _key_columns(batch: pa.RecordBatch) -> list[np.ndarray[Any, Any]]:
@@ -782,6 +805,75 @@ def ingest_directory(
     Raises `IngestError` (store unchanged) when a file is missing a column, holds a value
     that does not parse or breaks a rule of `epicity.records.schema`.
     """
+    return load_directory(DUCKDB_RECORDS, source, store_path, progress=progress, index=index)
+
+
+RecordValidator = Callable[
+    [duckdb.DuckDBPyConnection, Sequence[_Source], Path, Progress | None], None
+]
+
+
+@dataclass(frozen=True)
+class RecordEngine:
+    """The engine-specific part of a load: checking, writing and indexing the record tables
+    (gps, cell, card, entries). Everything else -- finding and planning the files, reference
+    tables, staging, moving files into place, the commit and clean-up -- is `load_directory`.
+    """
+
+    # Check a run of consecutive record sources (schema order): fill each source's `rows`
+    # and `day_counts`, raise the `IngestError` the DuckDB path raises; the staging directory
+    # may keep what `write` needs. None: `_validate` one source at a time.
+    validate: RecordValidator | None
+    # Stage the record sources' new files: table name -> result.
+    write: Callable[
+        [duckdb.DuckDBPyConnection, Sequence[_Source], LocationStore, Path, Progress | None],
+        dict[str, _TableResult],
+    ]
+    # `epicity.tracing.index.build_index`'s contract: (root, tables, staging, progress).
+    build_index: Callable[
+        [Path, dict[str, list[StoredFile]], Path, Progress | None], dict[str, list[StoredFile]]
+    ]
+
+
+def _write_each(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[_Source],
+    store: LocationStore,
+    staging: Path,
+    progress: Progress | None,
+) -> dict[str, _TableResult]:
+    results = {}
+    for src in sources:
+        t0 = time.perf_counter()
+        results[src.table.name] = _write_records(con, src, store, staging, progress)
+        src.seconds += time.perf_counter() - t0
+    return results
+
+
+def _build_index_duckdb(
+    root: Path,
+    tables: dict[str, list[StoredFile]],
+    staging: Path,
+    progress: Progress | None,
+) -> dict[str, list[StoredFile]]:
+    from epicity.tracing.index import build_index
+
+    return build_index(root, tables, staging, progress=progress)
+
+
+DUCKDB_RECORDS = RecordEngine(validate=None, write=_write_each, build_index=_build_index_duckdb)
+
+
+def load_directory(
+    engine: RecordEngine,
+    source: Path,
+    store_path: Path,
+    *,
+    progress: Progress | None = None,
+    index: bool = True,
+) -> IngestReport:
+    """`ingest_directory` with the record tables checked, written and indexed by `engine`
+    (reference tables always by DuckDB, on this machine: they are small)."""
     started = time.perf_counter()
     source = Path(source)
     if not source.is_dir():
@@ -801,15 +893,16 @@ def ingest_directory(
                 temp_directory=str(staging / "duckdb-tmp"),
             )
             try:
-                sources = _validate_all(con, found, store, progress)
+                sources = _validate_all(con, found, store, progress, engine.validate, staging)
                 results: dict[str, _TableResult] = {}
                 for src in sources:
-                    t0 = time.perf_counter()
-                    if src.table.partitioned:
-                        results[src.table.name] = _write_records(con, src, store, staging, progress)
-                    else:
+                    if not src.table.partitioned:
+                        t0 = time.perf_counter()
                         results[src.table.name] = _write_reference(con, src, store, staging)
-                    src.seconds += time.perf_counter() - t0
+                        src.seconds += time.perf_counter() - t0
+                records = [s for s in sources if s.table.partitioned]
+                if records:
+                    results.update(engine.write(con, records, store, staging, progress))
             finally:
                 con.close()
             tables = {name: store.stored_files(name) for name in store.tables()}
@@ -826,10 +919,8 @@ def ingest_directory(
             if index and (reloaded or _index_outdated(store, tables)):
                 # Derived data rides in the same commit: the index never lags the records
                 # (nor the thresholds: an index built with other ones is rebuilt too).
-                from epicity.tracing.index import build_index
-
                 changed = True
-                built = build_index(store.path, tables, staging, progress=progress)
+                built = engine.build_index(store.path, tables, staging, progress)
                 for name, index_files in built.items():
                     for stored in index_files:
                         target = store.path / stored.path
@@ -885,6 +976,8 @@ def _validate_all(
     found: Sequence[tuple[Table, Path, str]],
     store: LocationStore,
     progress: Progress | None,
+    validate_records: RecordValidator | None = None,
+    staging: Path | None = None,
 ) -> list[_Source]:
     # Cheap checks (columns, types) for every file before any data is scanned.
     sources: list[_Source] = []
@@ -895,15 +988,25 @@ def _validate_all(
         sources.append(src)
     by_name = {s.table.name: s for s in sources}
     built: set[str] = set()
+    pending: list[_Source] = []  # consecutive record sources, checked together by the engine
     for i, src in enumerate(sources):
-        if progress:
-            progress(f"checking {src.name}", i, len(sources))
         t0 = time.perf_counter()
         for col in src.table.columns:
             if col.references and col.references not in built:
                 ref_table, ref_col = col.references.split(".")
                 _build_reference(con, ref_table, ref_col, by_name, store)
                 built.add(col.references)
+        if validate_records is not None and src.table.partitioned:
+            src.seconds += time.perf_counter() - t0
+            pending.append(src)
+            following = sources[i + 1] if i + 1 < len(sources) else None
+            if following is None or not following.table.partitioned:
+                assert staging is not None
+                validate_records(con, pending, staging, progress)  # errors in schema order
+                pending = []
+            continue
+        if progress:
+            progress(f"checking {src.name}", i, len(sources))
         _validate(con, src)
         src.seconds += time.perf_counter() - t0
     if progress:
