@@ -24,6 +24,7 @@ from tests.records.helpers import CELL, GPS, snapshot, write_city, write_csv, wr
 from typer.testing import CliRunner
 
 from epicity.city.generate import CityConfig, generate_city
+from epicity.records import ingest_spark
 from epicity.records.cli import ingest
 from epicity.records.ingest import IngestError, IngestReport, ingest_directory
 from epicity.records.ingest_spark import ingest_directory_spark
@@ -65,23 +66,44 @@ def loads(
     return load
 
 
-def _assert_same_store(a: Path, b: Path, tables: tuple[str, ...] | None = None) -> None:
-    """Same tables, days, files per day, rows per file, column names and types, and values
-    in file order."""
+def _assert_same_store(
+    a: Path, b: Path, tables: tuple[str, ...] | None = None, *, files_per_day: bool = True
+) -> None:
+    """Same tables and days, rows per day and, with `files_per_day`, per file; column names
+    and types; each day's values in file order (files of a day in key order), and every file
+    of `b` sorted by the table's key, a person's day in one file."""
     left, right = LocationStore(a), LocationStore(b)
     assert left.tables() == right.tables()
     for name in tables or tuple(left.tables()):
-        mine, theirs = left.stored_files(name), right.stored_files(name)
-        assert [(f.day, f.rows) for f in mine] == [(f.day, f.rows) for f in theirs], name
-        for x, y in zip(mine, theirs, strict=True):
-            tx, ty = pq.read_table(left.path / x.path), pq.read_table(right.path / y.path)
+        mine, theirs = _by_day(left, name), _by_day(right, name)
+        assert [(d, sum(t.num_rows for t in ts)) for d, ts in mine.items()] == [
+            (d, sum(t.num_rows for t in ts)) for d, ts in theirs.items()
+        ], name
+        for day, files in theirs.items():
+            if files_per_day:
+                assert [t.num_rows for t in files] == [t.num_rows for t in mine[day]]
+            tx, ty = pa.concat_tables(mine[day]), pa.concat_tables(files)
             # Names, order and types; not the REQUIRED flag, which DuckDB sets from its
             # statistics (and Spark's writer from the schema).
             assert [(f.name, f.type) for f in tx.schema] == [(f.name, f.type) for f in ty.schema]
-            for a, b in zip(tx.columns, ty.columns, strict=True):
-                assert a.equals(b), (name, x.path, y.path)
+            for x, y in zip(tx.columns, ty.columns, strict=True):
+                assert x.equals(y), (name, day)
             if name in RECORDS:
-                _assert_sorted_by_key(ty, TABLES_BY_NAME[name].key)
+                for t in files:
+                    _assert_sorted_by_key(t, TABLES_BY_NAME[name].key)
+                people = [set(t.column("person_id").to_pylist()) for t in files]
+                assert sum(map(len, people)) == len(set().union(*people))
+
+
+def _by_day(store: LocationStore, table: str) -> dict[dt.date | None, list[pa.Table]]:
+    """A table's files per day, each day's in the order of their first row's key."""
+    out: dict[dt.date | None, list[pa.Table]] = {}
+    for f in store.stored_files(table):
+        out.setdefault(f.day, []).append(pq.read_table(store.path / f.path))
+    key = TABLES_BY_NAME[table].key if table in TABLES_BY_NAME else ()
+    for files in out.values():
+        files.sort(key=lambda t: tuple(t.slice(0, 1).select(list(key)).to_pylist()[0].values()))
+    return out
 
 
 def _assert_sorted_by_key(table: pa.Table, key: tuple[str, ...]) -> None:
@@ -167,8 +189,15 @@ def _overlapping_load(city: Path, out: Path) -> tuple[dict[str, Any], dict[str, 
 
 
 def test_overlapping_load_dedupes_like_duckdb(
-    loads: Callable[[Format], Loaded], spark: SparkSession, tmp_path: Path, small_splits: None
+    loads: Callable[[Format], Loaded],
+    spark: SparkSession,
+    tmp_path: Path,
+    small_splits: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The second load is read in many splits, and the days it changes are written as
+    several files (a small `ROWS_PER_FILE`): each a range of people, sorted by key."""
+    monkeypatch.setattr(ingest_spark, "ROWS_PER_FILE", 1500)
     duck_store, spark_store, _, _ = loads("parquet")
     city = spark_store.parent / "city"
     second = tmp_path / "second"
@@ -180,7 +209,10 @@ def test_overlapping_load_dedupes_like_duckdb(
     on_spark = ingest_directory_spark(second, b, spark=spark, index=False)
     assert _counts(on_spark) == _counts(duck)
     assert on_spark.table("gps").rows_added == 101  # 100 new fixes, one new key twice
-    _assert_same_store(a, b)
+    _assert_same_store(a, b, files_per_day=False)
+    store = LocationStore(b)
+    changed_day = [f for f in store.stored_files("gps") if f.day == store.days("gps")[-1]]
+    assert len(changed_day) > 1  # 2,673 rows, cut by person into files of about 1,500
     con = LocationStore(b).connect()
     for row in (changed, twice):
         ts = dt.datetime.fromisoformat(row["ts"])
