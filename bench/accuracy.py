@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 
 from epicity.city.generate import CityConfig, generate_city
-from epicity.privacy.access import LocationAccess, LocationReader, drill_access
+from epicity.privacy.access import AuditedReader, LocationAccess, drill_access
 from epicity.records.ingest import ingest_directory
 from epicity.records.store import LocationStore
 from epicity.tracing.config import TracingConfig
@@ -153,7 +153,7 @@ def true_close(
     return {int(p) for p, _, _ in rows}, {int(p) for p, seen, _ in rows if seen}, kinds
 
 
-def naive_close(reader: LocationReader, case_id: int, w0: int, w1: int) -> set[int]:
+def naive_close(reader: AuditedReader, case_id: int, w0: int, w1: int) -> set[int]:
     """The tower-dump method: everyone whose serving cell was the case's, at overlapping
     times (runs of records at one tower), for 15 minutes or more in total."""
     window = "epoch(ts) >= ? AND epoch(ts) < ?"

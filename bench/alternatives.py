@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from epicity.privacy.access import LocationReader
+from epicity.privacy.access import AuditedReader
 from epicity.tracing.config import TracingConfig
 from epicity.tracing.contacts import AreaExposure, Contact, find_contacts
 from epicity.tracing.service import Investigation, _load_reference, _Reference, _ts
@@ -54,7 +54,7 @@ def _places(inv: Investigation) -> list[Any]:
 
 
 def _whole_tracks(
-    reader: LocationReader, ref: _Reference, people: Any, config: TracingConfig
+    reader: AuditedReader, ref: _Reference, people: Any, config: TracingConfig
 ) -> Any:
     """GPS stays of these people over their whole tracks (the definition epicity indexes)."""
     rows = reader.query(
@@ -75,7 +75,7 @@ def _whole_tracks(
 
 
 def _visits(
-    reader: LocationReader, ref: _Reference, inv: Investigation, config: TracingConfig
+    reader: AuditedReader, ref: _Reference, inv: Investigation, config: TracingConfig
 ) -> Any:
     before, after = config.max_dwell_before_s, config.max_dwell_after_s
     venues = {int(s.place_id) for s in inv.timeline if s.kind == "venue" and s.place_id is not None}
@@ -103,7 +103,7 @@ def _visits(
     )
 
 
-def _case_runs(reader: LocationReader, inv: Investigation) -> CellRuns:
+def _case_runs(reader: AuditedReader, inv: Investigation) -> CellRuns:
     rows = reader.query(
         "SELECT person_id, epoch(ts)::BIGINT AS t, tower_id FROM cell WHERE person_id = ? "
         "AND ts >= ?::TIMESTAMPTZ AND ts < ?::TIMESTAMPTZ ORDER BY ts, tower_id",
@@ -137,7 +137,7 @@ def _area(case_runs: CellRuns, others: CellRuns, named: set[int]) -> list[AreaEx
     return out
 
 
-def _household(reader: LocationReader, ref: _Reference, case_id: int) -> tuple[list[int], Any]:
+def _household(reader: AuditedReader, ref: _Reference, case_id: int) -> tuple[list[int], Any]:
     rows = reader.query(
         """SELECT p.person_id, c.home_lat, c.home_lon FROM people c JOIN people p
              ON p.household_id = c.household_id
@@ -151,7 +151,7 @@ def _household(reader: LocationReader, ref: _Reference, case_id: int) -> tuple[l
 
 
 def _finish(
-    reader: LocationReader,
+    reader: AuditedReader,
     ref: _Reference,
     inv: Investigation,
     stays: Any,
@@ -179,7 +179,7 @@ def _finish(
     return contacts, _area(case_runs, tower_people, named)
 
 
-def _tower_runs(reader: LocationReader, people: Any, inv: Investigation) -> CellRuns:
+def _tower_runs(reader: AuditedReader, people: Any, inv: Investigation) -> CellRuns:
     """Runs of these people, from their records of the window and a day either side (a run
     cut there still covers the same part of the window)."""
     rows = reader.query(
@@ -197,7 +197,7 @@ def _tower_runs(reader: LocationReader, people: Any, inv: Investigation) -> Cell
 
 
 def duckdb_contacts(
-    reader: LocationReader, inv: Investigation, config: TracingConfig
+    reader: AuditedReader, inv: Investigation, config: TracingConfig
 ) -> tuple[list[Contact], list[AreaExposure]]:
     """Plain DuckDB SQL over the raw tables (no index)."""
     ref = _load_reference(reader)
@@ -251,7 +251,7 @@ def duckdb_contacts(
 
 
 def pandas_contacts(
-    reader: LocationReader, inv: Investigation, config: TracingConfig
+    reader: AuditedReader, inv: Investigation, config: TracingConfig
 ) -> tuple[list[Contact], list[AreaExposure]]:
     """The window's records in pandas DataFrames; GeoPandas finds the fixes near the places."""
     import geopandas as gpd  # bench-only dependencies (pip install -e '.[bench]')

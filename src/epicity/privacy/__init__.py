@@ -7,7 +7,12 @@ data, and writes an audit entry for every reader it opens.
 
 from __future__ import annotations
 
-from epicity.privacy.access import LOCATION_TABLES, LocationAccess, LocationReader
+from epicity.privacy.access import (
+    LOCATION_TABLES,
+    AuditedReader,
+    LocationAccess,
+    LocationReader,
+)
 from epicity.privacy.errors import (
     AccessDenied,
     EmergencyConflict,
@@ -31,6 +36,7 @@ __all__ = [
     "ROLES",
     "AccessDenied",
     "AuditEntry",
+    "AuditedReader",
     "Emergency",
     "EmergencyConflict",
     "LocationAccess",

@@ -22,6 +22,7 @@ code, not a sandbox for SQL typed by end users.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import json
 import time
@@ -45,14 +46,19 @@ from epicity.privacy.errors import (
 from epicity.privacy.models import ROLES
 from epicity.privacy.service import active_emergency, audit, declare_emergency
 from epicity.records.store import LocationStore, sql_quote
+from epicity.spark import check_engine
 
 __all__ = [
     "LOCATION_TABLES",
     "MIN_PURPOSE_LENGTH",
     "PERSONAL_DATA_ROLES",
+    "AuditedReader",
     "LocationAccess",
     "LocationReader",
+    "check_query",
     "drill_access",
+    "sandbox",
+    "store_schema",
 ]
 
 # Tables whose rows are personal data: reading them is what the audit log records.
@@ -100,25 +106,15 @@ def check_role(role: str) -> str:
     return role
 
 
-class LocationReader:
-    """Runs SELECT queries on the location store for one audited access (see `open`)."""
+class AuditedReader(abc.ABC):
+    """What every location reader shares: the check of each query and the audit counters."""
 
-    __slots__ = ("_con", "_rows", "_schema", "_statements", "_tables")
+    __slots__ = ("_rows", "_statements", "_tables")
 
-    def __init__(self, store: LocationStore) -> None:
-        root = str(store.path.resolve()).rstrip("/") + "/"
-
-        def sandbox(con: duckdb.DuckDBPyConnection) -> None:
-            # Queries may read the store's files and nothing else, and cannot undo this.
-            con.execute(f"SET allowed_directories = [{sql_quote(root)}]")
-            con.execute("SET enable_external_access = false")
-            con.execute("SET lock_configuration = true")
-
-        self._con: duckdb.DuckDBPyConnection | None = store.shared_cursor(sandbox)
+    def __init__(self) -> None:
         self._rows = 0
         self._tables: dict[str, None] = {}
         self._statements: list[str] = []
-        self._schema: dict[str, list[str]] | None = None
 
     @property
     def rows_returned(self) -> int:
@@ -130,23 +126,102 @@ class LocationReader:
         """Location tables the queries referred to, in order of first use."""
         return list(self._tables)
 
+    @abc.abstractmethod
     def schema(self) -> dict[str, list[str]]:
         """The stored tables and their columns: metadata only, no rows, not counted."""
-        if self._schema is not None:
-            return {k: list(v) for k, v in self._schema.items()}
-        rows = (
-            self._connection()
-            .execute(
-                "SELECT table_name, column_name FROM information_schema.columns "
-                "ORDER BY table_name, ordinal_position"
-            )
-            .fetchall()
+
+    @abc.abstractmethod
+    def query(
+        self, sql: str, params: Params = None, inputs: Mapping[str, pa.Table] | None = None
+    ) -> pa.Table:
+        """Run one SELECT (parameters as ``?``/``$1`` list or ``$name`` dict); an Arrow table."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the reader (further queries raise `PrivacyError`)."""
+
+    def query_numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray[Any, Any]]:
+        """`query`, as a dict of NumPy arrays by column name."""
+        table = self.query(sql, params)
+        return {name: table.column(name).to_numpy() for name in table.column_names}
+
+    def _check_inputs(self, inputs: Mapping[str, pa.Table]) -> None:
+        clash = sorted(set(inputs) & {t.lower() for t in self.schema()})
+        if clash:
+            raise QueryRefused(f"input table {', '.join(clash)} has the name of a stored table")
+
+    def _check(self, con: duckdb.DuckDBPyConnection, sql: str) -> set[str]:
+        """`check_query`, noting the statement and the location tables it refers to."""
+        if len(self._statements) < _MAX_LOGGED_STATEMENTS:
+            text = " ".join(sql.split())
+            self._statements.append(text[:_MAX_LOGGED_SQL])
+        return check_query(con, sql, self._tables)
+
+    def _summary(self) -> dict[str, Any]:
+        return {"queries": len(self._statements), "sql": list(self._statements)}
+
+
+def check_query(
+    con: duckdb.DuckDBPyConnection, sql: str, noted: dict[str, None] | None = None
+) -> set[str]:
+    """Refuse anything but one SELECT using allowed table functions (`QueryRefused`); the
+    names of the base tables it refers to, lower case. Parsed by DuckDB, nothing is run.
+
+    The location tables referred to are added to `noted` (in order) before a refusal for a
+    table function, so the audit records them even then.
+    """
+    rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
+    parsed: dict[str, Any] = json.loads(rows[0][0]) if rows else {"error": True}
+    if parsed.get("error"):
+        raise QueryRefused(
+            f"the location reader runs one SELECT query only: {parsed.get('error_message')}"
         )
-        out: dict[str, list[str]] = {}
-        for table, column in rows:
-            out.setdefault(str(table), []).append(str(column))
-        self._schema = out  # the reader's views are fixed when it opens
-        return {k: list(v) for k, v in out.items()}
+    statements: list[Any] = parsed.get("statements", [])
+    if len(statements) != 1:
+        raise QueryRefused(f"one statement per query, got {len(statements)}")
+    tables: set[str] = set()
+    functions: set[str] = set()
+    _walk(statements[0], tables, functions)
+    if noted is not None:
+        for name in LOCATION_TABLES:
+            if name in tables:
+                noted.setdefault(name, None)
+    refused = sorted(functions - _ALLOWED_TABLE_FUNCTIONS)
+    if refused:
+        raise QueryRefused(
+            f"table function {', '.join(refused)} is not allowed: read the store's tables"
+        )
+    return tables
+
+
+def sandbox(store: LocationStore) -> Callable[[duckdb.DuckDBPyConnection], None]:
+    """What a reader's DuckDB instance is prepared with: it may read the store's files and
+    nothing else, and cannot undo this."""
+    root = str(store.path.resolve()).rstrip("/") + "/"
+
+    def prepare(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"SET allowed_directories = [{sql_quote(root)}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+
+    return prepare
+
+
+class LocationReader(AuditedReader):
+    """Runs SELECT queries on the location store for one audited access (see `open`)."""
+
+    __slots__ = ("_con", "_schema")
+
+    def __init__(self, store: LocationStore) -> None:
+        super().__init__()
+        self._con: duckdb.DuckDBPyConnection | None = store.shared_cursor(sandbox(store))
+        self._schema: dict[str, list[str]] | None = None
+
+    def schema(self) -> dict[str, list[str]]:
+        """The stored tables and their columns: metadata only, no rows, not counted."""
+        if self._schema is None:
+            self._schema = store_schema(self._connection())  # fixed when the reader opens
+        return {k: list(v) for k, v in self._schema.items()}
 
     def query(
         self, sql: str, params: Params = None, inputs: Mapping[str, pa.Table] | None = None
@@ -160,9 +235,7 @@ class LocationReader:
         con = self._connection()
         inputs = dict(inputs or {})
         if inputs:
-            clash = sorted(set(inputs) & {t.lower() for t in self.schema()})
-            if clash:
-                raise QueryRefused(f"input table {', '.join(clash)} has the name of a stored table")
+            self._check_inputs(inputs)
         self._check(con, sql)
         for name, table in inputs.items():
             con.register(name, table)
@@ -174,41 +247,10 @@ class LocationReader:
         self._rows += result.num_rows
         return result
 
-    def query_numpy(self, sql: str, params: Params = None) -> dict[str, np.ndarray[Any, Any]]:
-        """`query`, as a dict of NumPy arrays by column name."""
-        table = self.query(sql, params)
-        return {name: table.column(name).to_numpy() for name in table.column_names}
-
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             raise PrivacyError("this location reader is closed; open a new one")
         return self._con
-
-    def _check(self, con: duckdb.DuckDBPyConnection, sql: str) -> None:
-        """Refuse anything but one SELECT; note which location tables it refers to."""
-        if len(self._statements) < _MAX_LOGGED_STATEMENTS:
-            text = " ".join(sql.split())
-            self._statements.append(text[:_MAX_LOGGED_SQL])
-        rows = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()
-        parsed: dict[str, Any] = json.loads(rows[0][0]) if rows else {"error": True}
-        if parsed.get("error"):
-            raise QueryRefused(
-                f"the location reader runs one SELECT query only: {parsed.get('error_message')}"
-            )
-        statements: list[Any] = parsed.get("statements", [])
-        if len(statements) != 1:
-            raise QueryRefused(f"one statement per query, got {len(statements)}")
-        tables: set[str] = set()
-        functions: set[str] = set()
-        _walk(statements[0], tables, functions)
-        for name in LOCATION_TABLES:
-            if name in tables:
-                self._tables.setdefault(name, None)
-        refused = sorted(functions - _ALLOWED_TABLE_FUNCTIONS)
-        if refused:
-            raise QueryRefused(
-                f"table function {', '.join(refused)} is not allowed: read the store's tables"
-            )
 
     def close(self) -> None:
         """Close the DuckDB connection (further queries raise `PrivacyError`)."""
@@ -216,8 +258,17 @@ class LocationReader:
             self._con.close()
             self._con = None
 
-    def _summary(self) -> dict[str, Any]:
-        return {"queries": len(self._statements), "sql": list(self._statements)}
+
+def store_schema(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """The tables (views) of a store's DuckDB connection and their columns, by table name."""
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, list[str]] = {}
+    for table, column in rows:
+        out.setdefault(str(table), []).append(str(column))
+    return out
 
 
 def _walk(node: Any, tables: set[str], functions: set[str]) -> None:
@@ -258,17 +309,25 @@ class LocationAccess:
 
     @contextlib.contextmanager
     def open(
-        self, purpose: str, case_id: int | None = None, *, cases: Sequence[int] = ()
-    ) -> Iterator[LocationReader]:
+        self,
+        purpose: str,
+        case_id: int | None = None,
+        *,
+        cases: Sequence[int] = (),
+        engine: str = "duckdb",
+    ) -> Iterator[AuditedReader]:
         """A reader, if the role, the purpose and an emergency in force allow it.
 
         `cases` opens one reader for several cases traced together (a day's new cases): each
-        gets its own audit entry, noting the batch it was read in.
+        gets its own audit entry, noting the batch it was read in. `engine` runs the queries
+        on DuckDB (`LocationReader`) or on Apache Spark (`SparkLocationReader`, the same SQL
+        and results); the audit is the same, and names the engine.
 
         Raises `AccessDenied`, `PurposeRequired` or `NoActiveEmergency` (each audited as
         ``location.denied``) before any file is touched. On leaving the block, also on an
         exception, writes one ``location.read`` audit entry.
         """
+        engine = check_engine(engine)
         try:
             check_role(self.role)
             text = check_purpose(purpose)
@@ -284,7 +343,7 @@ class LocationAccess:
             self._audit_denied(purpose, case_id, exc)
             raise
         started = time.perf_counter()
-        reader = LocationReader(self.store)
+        reader = self._reader(engine)
         failure: BaseException | None = None
         try:
             yield reader
@@ -296,6 +355,7 @@ class LocationAccess:
             detail = {
                 "seconds": round(time.perf_counter() - started, 6),
                 "store": str(self.store.path),
+                "engine": engine,
                 **reader._summary(),
             }
             if failure is not None:
@@ -317,6 +377,15 @@ class LocationAccess:
                         rows_returned=reader.rows_returned,
                         detail=detail,
                     )
+
+    def _reader(self, engine: str) -> AuditedReader:
+        if engine == "spark":
+            # Imported here: the DuckDB path must work without the spark extra.
+            from epicity.privacy.spark_reader import SparkLocationReader
+            from epicity.spark import spark_session
+
+            return SparkLocationReader(self.store, spark_session())
+        return LocationReader(self.store)
 
     def _audit_denied(self, purpose: object, case_id: int | None, exc: PrivacyError) -> None:
         with session_scope(self._sessions) as session:

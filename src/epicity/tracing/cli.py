@@ -170,11 +170,13 @@ def trace_cases(
     config: TracingConfig,
     timezone: str,
     progress: Progress | None = None,
+    engine: str = "duckdb",
 ) -> tuple[list[TraceResult], list[tuple[int, str]]]:
     """Trace the cases (together, in batches, each case audited); queue their warnings.
 
     Returns the traced cases and, for cases that could not be traced (unknown case, dates
     that give no window), the case and the reason; one bad case does not stop the others.
+    `engine` reads the store with DuckDB or Spark (the same results).
     """
     results: list[TraceResult] = []
     failures: list[tuple[int, str]] = []
@@ -185,14 +187,14 @@ def trace_cases(
         with sessions() as session:
             confirmations = {c: confirmations_for(session, case_id=c) for c in batch}
         try:
-            traced = _trace_batch(access, batch, purpose, config, timezone, confirmations)
+            traced = _trace_batch(access, batch, purpose, config, timezone, confirmations, engine)
         except TracingError:
             # Find the bad cases: trace this batch one case at a time.
             traced = []
             for case_id in batch:
                 try:
                     traced += _trace_batch(
-                        access, [case_id], purpose, config, timezone, confirmations
+                        access, [case_id], purpose, config, timezone, confirmations, engine
                     )
                 except TracingError as exc:
                     failures.append((case_id, str(exc)))
@@ -214,11 +216,12 @@ def _trace_batch(
     config: TracingConfig,
     timezone: str,
     confirmations: dict[int, list[Confirmation]],
+    engine: str,
 ) -> list[tuple[Investigation, Warnings]]:
     opened = (
-        access.open(purpose, case_id=case_ids[0])
+        access.open(purpose, case_id=case_ids[0], engine=engine)
         if len(case_ids) == 1
-        else access.open(purpose, cases=case_ids)
+        else access.open(purpose, cases=case_ids, engine=engine)
     )
     with opened as reader:
         found = investigate_many(
@@ -264,8 +267,10 @@ def render_results(results: list[TraceResult]) -> Table:
     return table
 
 
-def _cases_confirmed_on(access: LocationAccess, purpose: str, day: date | None) -> list[int]:
-    with access.open(purpose) as reader:
+def _cases_confirmed_on(
+    access: LocationAccess, purpose: str, day: date | None, engine: str
+) -> list[int]:
+    with access.open(purpose, engine=engine) as reader:
         if "cases" not in reader.schema():
             return []
         if day is None:
@@ -298,10 +303,12 @@ def trace(
     actor: str | None = ACTOR_OPTION,
     role: str = typer.Option("investigator", "--role", help="Role of the actor."),
     timezone: str = typer.Option("Asia/Seoul", "--timezone", help="The city's time zone."),
+    engine: str | None = ENGINE_OPTION,
 ) -> None:
     """Trace confirmed cases: timeline.csv, contacts.csv and warnings.json per case."""
     if ctx.invoked_subcommand is not None:
         return
+    chosen = engine_or_default(engine)
     if not case and not all_new:
         raise fail("give --case ID (repeatable) or --all-new")
     if case and all_new:
@@ -323,7 +330,9 @@ def trace(
         access = LocationAccess(LocationStore(store), sessions, actor=actor_name(actor), role=role)
         try:
             case_ids = (
-                list(dict.fromkeys(case)) if case else _cases_confirmed_on(access, purpose, day)
+                list(dict.fromkeys(case))
+                if case
+                else _cases_confirmed_on(access, purpose, day, chosen)
             )
             if not case_ids:
                 raise fail("no confirmed cases on that date", code=1)
@@ -336,8 +345,9 @@ def trace(
                     config=TracingConfig(),
                     timezone=timezone,
                     progress=bar,
+                    engine=chosen,
                 )
-        except (PrivacyError, TracingError) as exc:
+        except (PrivacyError, TracingError, SparkUnavailable) as exc:
             raise fail(str(exc)) from None
     for r in results:
         case_dir = out if len(case_ids) == 1 else out / f"case-{r.investigation.case.person_id}"
