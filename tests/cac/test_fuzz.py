@@ -72,7 +72,9 @@ def _fuzz(
         suppress_health_check=list(HealthCheck),
     )
     def check(case: schemathesis.Case) -> None:
-        response = case.call(base_url=live.url, headers=headers)
+        # Slow is not a server error: a loaded machine (the suite runs on every core) must
+        # not fail the run.
+        response = case.call(base_url=live.url, headers=headers, timeout=60)
         if response.status_code >= 500:
             failures.append(
                 f"{case.method} {case.formatted_path}: {response.status_code} {response.text[:200]}"
