@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from epicity.tracing.service import investigate_many
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 from accuracy import PURPOSE, investigator_access  # noqa: E402
+from project import _cores, fit_line, power_growth  # noqa: E402
 from scale import busiest_day_cases, digest, measure  # noqa: E402
 
 CITY = CityConfig(people=400, days=3, seed=21, seed_infections=60, transmission=3.0)
@@ -110,3 +112,17 @@ def test_peak_memory_counts_the_childs_whole_tree(tmp_path: Path) -> None:
     out, peak_mb = measure([sys.executable, "-c", code], {})
     assert out == {"ok": 0}
     assert peak_mb > 200
+
+
+def test_the_projection_fits_fixed_and_per_record_costs() -> None:
+    a, b = fit_line([1e6, 1e7, 1e8], [5 + 2e-6 * x for x in (1e6, 1e7, 1e8)])
+    assert a == pytest.approx(5)
+    assert b == pytest.approx(2e-6)
+    # A negative intercept is no fixed cost: the line goes through the origin.
+    a, b = fit_line([1.0, 2.0], [1.0, 3.0])
+    assert a == 0
+    assert b == pytest.approx(7 / 5)
+    assert power_growth([100_000, 1_000_000], [0.1, 0.2]) == pytest.approx(math.log10(2))
+    # 600 core-s in the 300 s budget less 60 s of fixed time: 3 cores (2.5 rounded up).
+    assert _cores(600, 60, 300) == "3"
+    assert _cores(600, 300, 300) == "not within the budget"
