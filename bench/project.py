@@ -147,11 +147,11 @@ def main() -> None:
                 continue
             if step == "trace":
                 # Per case, growing with the city: core-s per case ~ people^k.
-                per_case = [r.core_seconds / r.cases for r in steps]
-                k = power_growth([r.people for r in steps], per_case)
+                per_cases = [r.core_seconds / r.cases for r in steps]
+                k = power_growth([r.people for r in steps], per_cases)
                 growth[engine] = k
                 print(
-                    f"| {engine} | trace | | | {per_case[-1]:.3f} core-s per case at "
+                    f"| {engine} | trace | | | {per_cases[-1]:.3f} core-s per case at "
                     f"{steps[-1].people:,} people, growing as people^{k:.2f} |"
                 )
                 continue
@@ -177,25 +177,25 @@ def main() -> None:
         head = f"| {name} | {people:,} | {records / 1e9:,.2f} B | {src_gb:,.0f} | {idx_gb:,.0f} |"
         # DuckDB runs on one machine: only Spark's work spreads over a cluster.
         for engine in ("spark",):
-            work: dict[str, tuple[float, float]] = {}
+            jobs: dict[str, tuple[float, float]] = {}
             if (engine, "ingest") in fits:
                 a, b = fits[(engine, "ingest")]
-                work["ingest (the day's records)"] = (b * day_records, a)
+                jobs["ingest (the day's records)"] = (b * day_records, a)
             if (engine, "index") in fits:
                 a, b = fits[(engine, "index")]
-                work[f"index ({args.days} days, rebuilt)"] = (b * records, a)
+                jobs[f"index ({args.days} days, rebuilt)"] = (b * records, a)
             if engine in growth:
                 per_case = _trace_at(runs, engine, people, growth[engine], wall=False)
                 # The timeline, tiers and scores are Python on the driver: serial. DuckDB's
                 # whole trace (its queries and the same Python) bounds that part.
                 driver = _trace_at(runs, "duckdb", people, growth.get("duckdb", 0.0), wall=True)
-                work[f"trace ({args.cases} cases)"] = (per_case * args.cases, driver * args.cases)
-            for step, (core_s, fixed) in work.items():
+                jobs[f"trace ({args.cases} cases)"] = (per_case * args.cases, driver * args.cases)
+            for step, (core_s, fixed) in jobs.items():
                 cores = _cores(core_s * args.margin, fixed, args.budget)
                 print(f"{head} {engine} | {step} | {core_s / 3600:,.1f} | {fixed:.0f} | {cores} |")
                 head = "| | | | | |"
-            total = sum(c for c, _ in work.values())
-            fixed_all = sum(f for _, f in work.values())
+            total = sum(c for c, _ in jobs.values())
+            fixed_all = sum(f for _, f in jobs.values())
             print(
                 f"{head} {engine} | **all three** | {total / 3600:,.1f} | {fixed_all:.0f} | "
                 f"{_cores(total * args.margin, fixed_all, args.budget)} |"
@@ -213,7 +213,7 @@ def _trace_at(runs: list[Run], engine: str, people: int, k: float, *, wall: bool
         return 0.0
     last = steps[-1]
     per_case = (last.seconds if wall else last.core_seconds) / last.cases
-    return per_case * (people / last.people) ** k
+    return float(per_case * (people / last.people) ** k)
 
 
 def _cores(core_seconds: float, fixed_wall: float, budget: float) -> str:
