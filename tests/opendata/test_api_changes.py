@@ -78,13 +78,24 @@ def test_a_publication_reaches_the_cache_within_its_refresh(live: LiveService) -
         while c.get(url, headers={"If-None-Match": etag}).status_code == 304:
             assert time.monotonic() < deadline, "the new publication was never served"
             time.sleep(0.05)
-        assert time.monotonic() - (deadline - 5) < 0.5 + 0.3
+        # The refresh (0.5 s) plus a loaded machine's request time (the suite runs on every
+        # core); a refresh of 2 s or none at all still fails.
+        assert time.monotonic() - (deadline - 5) < 0.5 + 1.0
 
 
 def test_rate_limit_answers_429_with_retry_after(live: LiveService) -> None:
     replace_config(live.app.state.open_api, rate=1.0, burst=3)
     with live.client() as c:
-        answers = [c.get(f"{OPEN}/areas") for _ in range(4)]
+        # The four requests must come within a second, or a token comes back between them: on
+        # a loaded machine (the suite runs on every core) try again once the bucket is full.
+        for _ in range(5):
+            started = time.monotonic()
+            answers = [c.get(f"{OPEN}/areas") for _ in range(4)]
+            if time.monotonic() - started < 0.9:
+                break
+            time.sleep(3.1)
+        else:
+            pytest.fail("four requests never came within 0.9 s: the machine is too slow")
         assert [r.status_code for r in answers] == [200, 200, 200, 429]
         assert [r.headers["RateLimit-Remaining"] for r in answers] == ["2", "1", "0", "0"]
         assert answers[0].headers["RateLimit-Limit"] == "3"
