@@ -1,7 +1,8 @@
 """Project bench/scale.py's measured runs to a city or a nation: data volume and cluster size.
 
-Reads two or more runs of ``bench/scale.py`` (each ``--run`` is its ``--work`` directory: its
-``scale.json`` and the DuckDB-loaded store beside it) and, for each engine and step, fits the
+Reads runs of ``bench/scale.py`` at two or more city sizes (each ``--run`` is its ``--work``
+directory: its ``scale.json`` and the DuckDB-loaded store beside it; repeats at one size count
+by their median) and, for each engine and step, fits the
 measured core-seconds to ``fixed + per_record * records`` (least squares over the runs). The
 fixed part (JVM and job start, the driver's work) does not shrink with more cores; the
 per-record part does. For a target population over ``--days`` days it prints
@@ -26,7 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from dataclasses import dataclass
+import statistics
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from epicity.records.store import LocationStore
@@ -83,6 +85,17 @@ def load_runs(work: Path, days: int) -> tuple[list[Run], dict[str, int]]:
     return runs, sizes
 
 
+def median_runs(runs: list[Run]) -> list[Run]:
+    """One run per engine, step and city size: the median seconds of its repeats."""
+    groups: dict[tuple[str, str, int], list[Run]] = {}
+    for r in runs:
+        groups.setdefault((r.engine, r.step, r.people), []).append(r)
+    return [
+        replace(same[0], seconds=statistics.median(r.seconds for r in same))
+        for same in groups.values()
+    ]
+
+
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
     """Least-squares ``y = a + b x`` (a clamped at 0: a step has no negative fixed cost)."""
     n = len(xs)
@@ -111,25 +124,33 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="seconds for the job")
     parser.add_argument("--margin", type=float, default=2.0, help="cluster overhead factor")
     args = parser.parse_args()
-    if len(args.run) < 2:
-        parser.error("--run: give at least two runs (two city sizes) to fit")
-    runs: list[Run] = []
+    measured: list[Run] = []
     sizes: dict[int, dict[str, int]] = {}
     for work in args.run:
         found, size = load_runs(work, args.run_days)
-        runs += found
+        measured += found
         sizes[found[0].people] = size
+    if len(sizes) < 2:
+        parser.error("--run: give runs at two city sizes at least, to fit")
+    runs = median_runs(measured)
     largest = max(sizes)
     big = [r for r in runs if r.people == largest]
     per_person_day = big[0].records / largest / big[0].days
     bytes_per_record = {k: v / big[0].records for k, v in sizes[largest].items()}
 
-    print("## Measured (core-seconds = wall seconds x cores)\n")
-    print("| engine | step | people | records | wall s | core-s | records/s per core |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("## Measured (median of the runs; core-seconds = wall seconds x cores)\n")
+    columns = ("engine", "step", "people", "runs", "each run s", "records", "median s", "core-s")
+    print("| " + " | ".join((*columns, "records/s per core")) + " |")
+    print("|---|---|---:|---:|---|---:|---:|---:|---:|")
     for r in sorted(runs, key=lambda r: (r.engine, r.step, r.people)):
+        each = sorted(
+            m.seconds
+            for m in measured
+            if (m.engine, m.step, m.people) == (r.engine, r.step, r.people)
+        )
         print(
-            f"| {r.engine} | {r.step} | {r.people:,} | {r.records:,} | {r.seconds:.1f} | "
+            f"| {r.engine} | {r.step} | {r.people:,} | {len(each)} | "
+            f"{', '.join(f'{x:.1f}' for x in each)} | {r.records:,} | {r.seconds:.1f} | "
             f"{r.core_seconds:.0f} | {r.records / r.core_seconds:,.0f} |"
         )
 

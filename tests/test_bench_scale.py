@@ -21,7 +21,7 @@ from epicity.tracing.service import investigate_many
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 from accuracy import PURPOSE, investigator_access  # noqa: E402
-from project import _cores, fit_line, power_growth  # noqa: E402
+from project import Run, _cores, fit_line, median_runs, power_growth  # noqa: E402
 from scale import busiest_day_cases, digest, measure  # noqa: E402
 
 CITY = CityConfig(people=400, days=3, seed=21, seed_infections=60, transmission=3.0)
@@ -126,3 +126,12 @@ def test_the_projection_fits_fixed_and_per_record_costs() -> None:
     # 600 core-s in the 300 s budget less 60 s of fixed time: 3 cores (2.5 rounded up).
     assert _cores(600, 60, 300) == "3"
     assert _cores(600, 300, 300) == "not within the budget"
+
+
+def test_repeats_at_one_size_count_by_their_median() -> None:
+    def run(people: int, seconds: float, step: str = "ingest") -> Run:
+        return Run(people, 14, "spark", step, 2, seconds, people * 300, 0)
+
+    runs = [run(100, 9.0), run(100, 1.0), run(100, 2.0), run(1000, 5.0), run(100, 7.0, "index")]
+    got = {(r.step, r.people): r.seconds for r in median_runs(runs)}
+    assert got == {("ingest", 100): 2.0, ("ingest", 1000): 5.0, ("index", 100): 7.0}
