@@ -63,7 +63,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
-from epicity.tracing.index import HOUR, PLACE_BITS, hour_keys_many, place_key
+from epicity.tracing.index import (
+    _ROW_GROUP_SIZE,
+    HOUR,
+    INDEX_SCHEMAS,
+    PLACE_BITS,
+    hour_keys_many,
+    place_key,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -86,18 +93,8 @@ STRATEGIES = (
     "salted",
 )
 BUILDS = ("repartition(hour)", "REBALANCE(hour)", "repartitionByRange(key)")
-_ROW_GROUP_SIZE = 32_768  # as epicity.tracing.index writes
-
-INDEX_SCHEMA = pa.schema(
-    [
-        ("key", pa.int64()),
-        ("person_id", pa.int64()),
-        ("tower_id", pa.int64()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("records", pa.int32()),
-    ]
-)
+# The cell-run index as epicity.tracing.index writes it: its schema and row groups.
+INDEX_SCHEMA = INDEX_SCHEMAS["cell_runs_index"]
 
 _SPARK_TYPES = {pa.int64(): "BIGINT", pa.int32(): "INT"}
 
